@@ -1,0 +1,73 @@
+"""Our own streaming generator: a static KV cache, the usual sampling knobs, one token per step yielded as it comes.
+
+transformers' generate() also works on MiniMindForCausalLM (it is a GenerationMixin); this one exists because it is
+short enough to read in one sitting and does less per token (no per-step cache concatenation, no logits processors).
+"""
+from collections.abc import Iterator
+
+import torch
+
+from .model_minimind import KVCache
+
+
+def sample_next(logits, generated, temperature=0.85, top_p=0.85, top_k=0, repetition_penalty=1.0):
+    """Pick the next token per row from last-position logits [b, V]; generated [b, T] holds prompt + output so far.
+
+    Order as in transformers: repetition penalty → temperature → top-k → top-p. temperature 0 is greedy.
+    """
+    logits = logits.float()
+    if repetition_penalty != 1.0:
+        # CTRL (Keskar et al. 2019): make already-seen tokens less likely, whatever the sign of their logit.
+        seen = logits.gather(1, generated)
+        seen = torch.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty)
+        logits = logits.scatter(1, generated, seen)
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if 0 < top_p < 1:
+        # Nucleus sampling (Holtzman et al. 2019): keep the smallest set of tokens whose mass reaches top_p.
+        sorted_logits, order = logits.sort(-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cum - sorted_logits.softmax(-1) >= top_p  # mass before this token already reached top_p
+        logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+    return torch.multinomial(logits.softmax(-1), 1).squeeze(-1)
+
+
+@torch.inference_mode()
+def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, temperature=0.85, top_p=0.85,
+                    top_k=0, repetition_penalty=1.0, eos_token_id=None, pad_token_id=0) -> Iterator[torch.Tensor]:
+    """Yield the next token of every row ([b] LongTensor) until all rows hit eos or max_new_tokens.
+
+    Batches are left-padded (attention_mask 0 on the left). Rows that finished keep yielding pad_token_id.
+    """
+    model.eval()
+    b, t = input_ids.shape
+    if eos_token_id is None:
+        eos_token_id = model.config.eos_token_id
+    padded = attention_mask is not None and not bool(attention_mask.all())
+    mask = attention_mask if padded else None
+    cache = KVCache(model.config, t + max_new_tokens)
+    generated = input_ids
+    done = torch.zeros(b, dtype=torch.bool, device=input_ids.device)
+    step_input = input_ids
+    for _ in range(max_new_tokens):
+        logits = model(step_input, attention_mask=mask, past_key_values=cache, logits_to_keep=1).logits[:, -1]
+        token = sample_next(logits, generated, temperature, top_p, top_k, repetition_penalty)
+        token = token.masked_fill(done, pad_token_id)
+        yield token
+        done |= token == eos_token_id
+        if bool(done.all()):
+            return
+        generated = torch.cat([generated, token[:, None]], dim=1)
+        step_input = token[:, None]
+        if mask is not None:
+            mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)
+
+
+def generate(model, input_ids, **kwargs) -> torch.Tensor:
+    """Prompt + generated tokens as one [b, T] tensor (the non-streaming convenience)."""
+    steps = list(stream_generate(model, input_ids, **kwargs))
+    return torch.cat([input_ids, torch.stack(steps, 1)], dim=1) if steps else input_ids

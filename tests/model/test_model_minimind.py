@@ -1,0 +1,225 @@
+import pytest
+import torch
+from torch.testing import assert_close
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+
+from model.generate import generate, sample_next, stream_generate
+from model.model_minimind import (KVCache, MiniMindConfig, MiniMindForCausalLM, config_from_preset, count_params)
+
+VOCAB = 97
+
+
+def tiny_config(**kw):
+    base = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=VOCAB,
+                max_position_embeddings=256)
+    return MiniMindConfig(**{**base, **kw})
+
+
+def tiny_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return MiniMindForCausalLM(tiny_config(**kw)).eval()
+
+
+def llama_twin(model):
+    c = model.config
+    rope = {"rope_type": "default", "rope_theta": c.rope_theta}
+    if c.inference_rope_scaling:
+        rope = {"rope_type": "yarn", "rope_theta": c.rope_theta, **c.yarn}
+    lc = LlamaConfig(vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
+                     num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+                     num_key_value_heads=c.num_key_value_heads, max_position_embeddings=c.max_position_embeddings,
+                     rms_norm_eps=c.rms_norm_eps, rope_parameters=rope, tie_word_embeddings=True)
+    hf = LlamaForCausalLM(lc).eval()
+    hf.load_state_dict(model.state_dict(), strict=True)
+    return hf
+
+
+def test_default_config_is_minimind2_small():
+    c = MiniMindConfig()
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads) == (512, 8, 8, 2)
+    assert c.intermediate_size == 1408 and c.vocab_size == 6400 and c.rope_theta == 1e6
+    assert count_params(MiniMindForCausalLM(c)) == 25_829_888
+
+
+def test_presets():
+    assert config_from_preset("minimind2").hidden_size == 768
+    moe = config_from_preset("minimind2-moe")
+    assert moe.use_moe and moe.hidden_size == 640 and moe.n_routed_experts == 4 and moe.n_shared_experts == 1
+    with pytest.raises(ValueError, match="unknown preset"):
+        config_from_preset("nope")
+
+
+@pytest.mark.parametrize("yarn", [False, True])
+def test_logits_equal_transformers_llama(yarn):
+    model = tiny_model(inference_rope_scaling=yarn, yarn={"factor": 4.0, "original_max_position_embeddings": 32})
+    hf = llama_twin(model)
+    x = torch.randint(0, VOCAB, (3, 50))
+    with torch.no_grad():
+        assert_close(model(x).logits, hf(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_yarn_changes_logits_past_original_length():
+    x = torch.randint(0, VOCAB, (1, 60))
+    plain = tiny_model()
+    scaled = tiny_model(inference_rope_scaling=True, yarn={"factor": 4.0, "original_max_position_embeddings": 32})
+    with torch.no_grad():
+        assert not torch.allclose(plain(x).logits, scaled(x).logits, atol=1e-4)
+
+
+def test_minimind2_state_dict_names_load_strict():
+    # The names an upstream MiniMind2 checkpoint carries, spelled out independently of our module tree.
+    c = tiny_config(num_hidden_layers=2)
+    names = ["model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"]
+    for i in range(2):
+        p = f"model.layers.{i}."
+        names += [p + f"self_attn.{n}_proj.weight" for n in "qkvo"]
+        names += [p + "input_layernorm.weight", p + "post_attention_layernorm.weight"]
+        names += [p + f"mlp.{n}_proj.weight" for n in ("gate", "up", "down")]
+    model = MiniMindForCausalLM(c)
+    assert sorted(model.state_dict()) == sorted(names)
+    torch.manual_seed(1)
+    upstream = {k: torch.randn_like(v) for k, v in model.state_dict().items()}
+    upstream["lm_head.weight"] = upstream["model.embed_tokens.weight"]
+    model.load_state_dict(upstream, strict=True)
+    assert torch.equal(model.lm_head.weight, upstream["model.embed_tokens.weight"])
+
+
+def test_moe_state_dict_names():
+    c = tiny_config(use_moe=True, n_routed_experts=4, n_shared_experts=1)
+    sd = MiniMindForCausalLM(c).state_dict()
+    assert sd["model.layers.0.mlp.gate.weight"].shape == (4, 64)
+    for e in range(4):
+        for n in ("gate", "up", "down"):
+            assert f"model.layers.1.mlp.experts.{e}.{n}_proj.weight" in sd
+    assert "model.layers.0.mlp.shared_experts.0.down_proj.weight" in sd
+
+
+@pytest.mark.parametrize("use_moe", [False, True])
+@pytest.mark.parametrize("cache_kind", ["static", "dynamic"])
+def test_incremental_decoding_equals_full_forward(use_moe, cache_kind):
+    model = tiny_model(use_moe=use_moe)
+    x = torch.randint(0, VOCAB, (2, 24))
+    with torch.no_grad():
+        full = model(x).logits
+        cache = KVCache(model.config, 24) if cache_kind == "static" else DynamicCache()
+        steps = [model(x[:, :10], past_key_values=cache, use_cache=True).logits]
+        for i in range(10, 24):  # then one token at a time
+            steps.append(model(x[:, i:i + 1], past_key_values=cache, use_cache=True).logits)
+    assert_close(torch.cat(steps, 1), full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_padded_rows_equal_unpadded(side):
+    model = tiny_model()
+    short, long_ = torch.randint(3, VOCAB, (1, 9)), torch.randint(3, VOCAB, (1, 16))
+    pad = torch.zeros(1, 7, dtype=torch.long)
+    padded = torch.cat([pad, short], 1) if side == "left" else torch.cat([short, pad], 1)
+    mask = torch.ones(2, 16, dtype=torch.long)
+    real = slice(7, 16) if side == "left" else slice(0, 9)
+    mask[0] = 0
+    mask[0, real] = 1
+    with torch.no_grad():
+        batch = model(torch.cat([padded, long_]), attention_mask=mask).logits
+        alone = model(short).logits
+        assert_close(batch[0, real], alone[0], atol=1e-5, rtol=1e-5)
+        assert_close(batch[1], model(long_).logits[0], atol=1e-5, rtol=1e-5)
+        assert torch.isfinite(batch).all()
+
+
+def test_manual_attention_equals_sdpa():
+    fast, slow = tiny_model(), tiny_model(flash_attn=False)
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randint(0, VOCAB, (2, 20))
+    with torch.no_grad():
+        assert_close(fast(x).logits, slow(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_loss_ignores_minus_100_and_shifts():
+    model = tiny_model()
+    x = torch.randint(0, VOCAB, (2, 12))
+    labels = x.clone()
+    labels[:, :5] = -100
+    out = model(x, labels=labels)
+    ref = torch.nn.functional.cross_entropy(out.logits[:, 4:-1].reshape(-1, VOCAB), x[:, 5:].reshape(-1))
+    assert_close(out.loss, ref)
+
+
+def test_moe_aux_loss_and_gate_gradients():
+    model = tiny_model(use_moe=True).train()
+    x = torch.randint(0, VOCAB, (2, 16))
+    out = model(x, labels=x)
+    assert torch.isfinite(out.aux_loss) and out.aux_loss > 0
+    (out.loss + out.aux_loss).backward()
+    gate = model.model.layers[0].mlp.gate.weight
+    assert gate.grad is not None and gate.grad.abs().sum() > 0
+
+
+def test_moe_expert_without_tokens_still_gets_a_gradient():
+    model = tiny_model(use_moe=True).train()
+    for layer in model.model.layers:  # a router that sends every token to experts 0 and 1 only
+        def to_first_two(x, gate=layer.mlp.gate):
+            idx, w, aux = type(gate).forward(gate, x)
+            return torch.zeros_like(idx) + torch.arange(idx.shape[1]), w, aux
+        layer.mlp.gate.forward = to_first_two
+    x = torch.randint(0, VOCAB, (2, 8))
+    (model(x, labels=x).loss).backward()
+    idle = model.model.layers[0].mlp.experts[3].down_proj.weight
+    assert idle.grad is not None  # joined the graph: DDP's all-reduce will not wait for it
+    assert idle.grad.abs().sum() == 0
+    assert model.model.layers[0].mlp.experts[0].down_proj.weight.grad.abs().sum() > 0
+
+
+def test_moe_batched_routing_equals_token_by_token():
+    model = tiny_model(use_moe=True)
+    moe = model.model.layers[0].mlp
+    h = torch.randn(3, 10, 64)
+    with torch.no_grad():
+        batched = moe(h)
+        single = torch.stack([torch.stack([moe(h[b:b + 1, t:t + 1])[0, 0] for t in range(10)]) for b in range(3)])
+    assert_close(batched, single, atol=1e-5, rtol=1e-5)
+
+
+def test_our_greedy_generation_equals_transformers_generate():
+    model = tiny_model()
+    hf = llama_twin(model)
+    x = torch.randint(3, VOCAB, (1, 7))
+    theirs = hf.generate(x, max_new_tokens=20, do_sample=False, eos_token_id=None, min_new_tokens=20)
+    ours = generate(model, x, max_new_tokens=20, temperature=0, eos_token_id=-1)
+    assert torch.equal(ours, theirs)
+    # and transformers' generate() drives our model the same way
+    assert torch.equal(model.generate(x, max_new_tokens=20, do_sample=False, eos_token_id=None,
+                                      min_new_tokens=20), theirs)
+
+
+def test_batched_left_padded_generation_equals_single_rows():
+    model = tiny_model()
+    a, b = torch.randint(3, VOCAB, (1, 5)), torch.randint(3, VOCAB, (1, 9))
+    batch = torch.cat([torch.cat([torch.zeros(1, 4, dtype=torch.long), a], 1), b])
+    mask = (torch.arange(9) >= torch.tensor([[4], [0]])).long()
+    out = generate(model, batch, attention_mask=mask, max_new_tokens=8, temperature=0, eos_token_id=-1)
+    assert torch.equal(out[0, 4:], generate(model, a, max_new_tokens=8, temperature=0, eos_token_id=-1)[0])
+    assert torch.equal(out[1], generate(model, b, max_new_tokens=8, temperature=0, eos_token_id=-1)[0])
+
+
+def test_stream_stops_at_eos_and_streams_tokens():
+    model = tiny_model()
+    x = torch.randint(3, VOCAB, (1, 5))
+    greedy = generate(model, x, max_new_tokens=10, temperature=0, eos_token_id=-1)[0, 5:]
+    eos = int(greedy[3])
+    first = int((greedy == eos).nonzero()[0])
+    streamed = [int(t) for t in stream_generate(model, x, max_new_tokens=10, temperature=0, eos_token_id=eos)]
+    assert streamed == greedy[:first + 1].tolist()
+
+
+def test_sampling_knobs():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0]])
+    prev = torch.tensor([[1]])
+    assert int(sample_next(logits, prev, temperature=0)) == 1
+    assert int(sample_next(logits, prev, temperature=0, repetition_penalty=10.0)) == 3
+    torch.manual_seed(0)
+    assert {int(sample_next(logits, prev, temperature=1.0, top_k=1)) for _ in range(20)} == {1}
+    # top_p=0.5: token 1 alone holds ~0.64 of the mass
+    assert {int(sample_next(logits, prev, temperature=1.0, top_p=0.5)) for _ in range(20)} == {1}
+    torch.manual_seed(0)
+    draws = {int(sample_next(logits, prev, temperature=1.0, top_p=1.0)) for _ in range(200)}
+    assert draws == {0, 1, 2, 3}
