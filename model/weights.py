@@ -1,0 +1,47 @@
+"""Reading and naming native checkpoints (`out/{stage}_{hidden}[_moe].pth`, MiniMind2's state-dict names)."""
+import os
+
+import torch
+
+from .model_minimind import MiniMindConfig, MiniMindForCausalLM
+
+
+def weight_path(out_dir: str, stage: str, hidden_size: int, use_moe: bool) -> str:
+    return os.path.join(out_dir, f"{stage}_{hidden_size}{'_moe' if use_moe else ''}.pth")
+
+
+def load_state_dict(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):  # a resume checkpoint
+        sd = sd["model"]
+    # torch.compile and DDP wrappers prefix names; strip them so any of our checkpoints loads.
+    return {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in sd.items()}
+
+
+def load_into(model: torch.nn.Module, state_dict: dict, source: str = "checkpoint", strict: bool = True):
+    """load_state_dict with an error a person can act on: which tensors differ and which flags to check."""
+    own = model.state_dict()
+    if "lm_head.weight" not in state_dict and "model.embed_tokens.weight" in state_dict:
+        state_dict = {**state_dict, "lm_head.weight": state_dict["model.embed_tokens.weight"]}  # tied
+    bad = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+           for k, v in state_dict.items() if k in own and own[k].shape != v.shape]
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if bad or (strict and (missing or unexpected)):
+        lines = bad[:5] + [f"missing: {k}" for k in missing[:5]] + [f"unexpected: {k}" for k in unexpected[:5]]
+        c = model.config
+        raise ValueError(
+            f"{source} does not fit the model built from the size flags (hidden_size={c.hidden_size}, "
+            f"num_hidden_layers={c.num_hidden_layers}, num_attention_heads={c.num_attention_heads}, "
+            f"num_key_value_heads={c.num_key_value_heads}, use_moe={int(c.use_moe)}, vocab_size={c.vocab_size}):\n  "
+            + "\n  ".join(lines) + "\nPass the size flags the checkpoint was trained with.")
+    model.load_state_dict(state_dict, strict=strict)
+    return model
+
+
+def load_native(path: str, config: MiniMindConfig, dtype=torch.float32) -> MiniMindForCausalLM:
+    model = MiniMindForCausalLM(config)
+    load_into(model, load_state_dict(path), source=path)
+    return model.to(dtype)

@@ -1,0 +1,80 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.testing import assert_close
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from export_model import export_hf, import_hf, save_native
+from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
+from model.weights import load_native
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+
+
+def tiny(use_moe=False, vocab=600):
+    torch.manual_seed(0)
+    return MiniMindForCausalLM(MiniMindConfig(**SIZE, vocab_size=vocab, use_moe=use_moe)).eval()
+
+
+def test_dense_exports_as_plain_llama(tmp_path, tiny_tokenizer_dir):
+    model = tiny()
+    export_hf(model, str(tmp_path), tiny_tokenizer_dir, dtype=torch.float32)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "llama" and "auto_map" not in config
+    assert not any(f.endswith(".py") for f in os.listdir(tmp_path))
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path))  # no trust_remote_code
+    assert type(hf).__name__ == "LlamaForCausalLM"
+    x = torch.randint(0, 600, (2, 19))
+    with torch.no_grad():
+        assert_close(hf(x).logits, model(x).logits, atol=1e-5, rtol=1e-5)
+    tok = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert tok.eos_token_id == 2 and tok.pad_token_id == 0
+    gen = json.loads((tmp_path / "generation_config.json").read_text())
+    assert gen["eos_token_id"] == 2 and gen["bos_token_id"] == 1
+
+
+def test_moe_exports_with_remote_code(tmp_path, tiny_tokenizer_dir):
+    model = tiny(use_moe=True)
+    export_hf(model, str(tmp_path), tiny_tokenizer_dir, dtype=torch.float32)
+    assert "auto_map" in json.loads((tmp_path / "config.json").read_text())
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path), trust_remote_code=True)
+    x = torch.randint(0, 600, (2, 13))
+    with torch.no_grad():
+        assert_close(hf(x).logits, model(x).logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_moe", [False, True])
+def test_round_trip_back_to_native(tmp_path, tiny_tokenizer_dir, use_moe):
+    model = tiny(use_moe=use_moe)
+    export_hf(model, str(tmp_path / "hf"), tiny_tokenizer_dir, dtype=torch.float32)
+    back = import_hf(str(tmp_path / "hf"))
+    assert back.config.use_moe == use_moe
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_cli_both_directions_and_shape_mismatch_error(tmp_path, tiny_tokenizer_dir):
+    model = tiny()
+    pth = str(tmp_path / "full_sft_64.pth")
+    save_native(model, pth)
+    assert torch.load(pth, weights_only=True)["model.embed_tokens.weight"].dtype == torch.float16
+    size = [f"--{k}={v}" for k, v in SIZE.items()]
+    run = lambda *a: subprocess.run([sys.executable, "export_model.py", *a], cwd=REPO, capture_output=True, text=True)
+    ok = run("--weight", pth, "--save_dir", str(tmp_path / "hf"), "--tokenizer_dir", tiny_tokenizer_dir, *size)
+    assert ok.returncode == 0, ok.stderr
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"))
+    assert hf.dtype == torch.float16
+    back = run("--to_torch", "--hf_dir", str(tmp_path / "hf"), "--weight", str(tmp_path / "back.pth"))
+    assert back.returncode == 0, back.stderr
+    reloaded = load_native(str(tmp_path / "back.pth"), MiniMindConfig(**SIZE, vocab_size=600))
+    assert torch.equal(reloaded.model.norm.weight, model.model.norm.weight.half().float())
+
+    wrong = run("--weight", pth, "--save_dir", str(tmp_path / "x"), "--tokenizer_dir", tiny_tokenizer_dir,
+                "--hidden_size=128", "--num_hidden_layers=2")
+    assert wrong.returncode != 0
+    assert "does not fit the model" in wrong.stderr and "hidden_size=128" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
