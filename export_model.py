@@ -15,9 +15,9 @@ import torch
 
 from model.args import add_model_args, config_from_args
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
+from model.tokenizer import DEFAULT_TOKENIZER_DIR
 from model.weights import load_into, load_state_dict
 
-DEFAULT_TOKENIZER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

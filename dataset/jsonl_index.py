@@ -11,6 +11,7 @@ folder), keyed by the file's size + mtime and by the validator, so the scan
 runs once per file version, not once per training run / DDP rank.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -96,6 +97,31 @@ def atomic_write_bytes(dst, write_fn):
             os.remove(tmp)
 
 
+@contextlib.contextmanager
+def cache_lock(base):
+    """Exclusive inter-process lock on ``{base}.lock`` while building a cache.
+
+    Uses ``flock``, which the kernel releases if the holder dies, so a crashed
+    build never leaves a stale lock. Where locking is unavailable (non-POSIX,
+    odd file systems) we proceed unlocked: concurrent builders then only waste
+    work, because writes are atomic anyway.
+    """
+    try:
+        import fcntl
+        fh = open(base + ".lock", "a")
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        fh.close()  # closing releases the flock
+
+
 def atomic_write_json(dst, obj):
     atomic_write_bytes(dst, lambda f: f.write(json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8")))
 
@@ -160,19 +186,23 @@ class JsonlIndex:
         # File-system friendly stem for this validator's cache files.
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", vname)[:120]
 
-        meta = None
         cdir = cache_dir_for(self.path, cache_dir) if use_cache else None
-        if cdir is not None:
-            self.cache_path = os.path.join(cdir, stem)
-            meta = self._load_cache(self.cache_path, key)
-        if meta is None:
+        if cdir is None:
             offsets, linenos, meta = self._scan()
-            if cdir is not None:
-                self._save_cache(self.cache_path, key, offsets, linenos, meta)
         else:
-            offsets, linenos = self._cached_offsets, self._cached_linenos
-            del self._cached_offsets, self._cached_linenos
-            self.from_cache = True
+            self.cache_path = os.path.join(cdir, stem)
+            cached = self._load_cache(self.cache_path, key)
+            if cached is None:
+                # Several processes (DDP ranks, parallel jobs) may open the same
+                # new file at once: one scans, the others wait and then load.
+                with cache_lock(self.cache_path):
+                    cached = self._load_cache(self.cache_path, key)
+                    if cached is None:
+                        offsets, linenos, meta = self._scan()
+                        self._save_cache(self.cache_path, key, offsets, linenos, meta)
+            if cached is not None:
+                offsets, linenos, meta = cached
+                self.from_cache = True
 
         self._offsets = offsets
         # None means "line i is line i+1 of the file" (no blank/bad line before
@@ -195,9 +225,10 @@ class JsonlIndex:
     def _scan(self):
         """Read the file once and return (offsets, linenos or None, meta)."""
         offsets = array("q")  # 8 bytes per line, unlike a list of Python ints
-        linenos = array("q")
+        # Line numbers are only stored once some kept line is NOT line i+1
+        # (after a blank or bad line); clean files need no second array.
+        linenos = None
         n_bad, bad_examples = 0, []
-        contiguous = True  # kept line i is file line i+1 so far
         size = os.path.getsize(self.path)
 
         bar = None
@@ -220,7 +251,6 @@ class JsonlIndex:
                         bar.update(pending)
                         pending = 0
                 if not raw.strip():
-                    contiguous = False
                     continue
                 reason = self._check_line(raw)
                 if reason is not None:
@@ -232,19 +262,21 @@ class JsonlIndex:
                     n_bad += 1
                     if len(bad_examples) < MAX_BAD_EXAMPLES:
                         bad_examples.append(msg)
-                    contiguous = False
                     continue
                 offsets.append(start)
-                linenos.append(lineno)
-                if contiguous and lineno != len(offsets):
-                    contiguous = False
+                if linenos is not None:
+                    linenos.append(lineno)
+                elif lineno != len(offsets):
+                    linenos = array("q", range(1, len(offsets)))  # the contiguous ones so far
+                    linenos.append(lineno)
         if bar is not None:
             bar.update(pending)
             bar.close()
 
         offsets = np.frombuffer(offsets, dtype=np.int64).copy() if offsets else np.zeros(0, np.int64)
-        linenos = None if contiguous else (np.frombuffer(linenos, dtype=np.int64).copy()
-                                           if linenos else np.zeros(0, np.int64))
+        if linenos is not None:
+            linenos = np.frombuffer(linenos, dtype=np.int64).copy()
+        offsets.flags.writeable = False
         meta = {"n_lines": int(len(offsets)), "n_bad": n_bad, "bad_examples": bad_examples}
         return offsets, linenos, meta
 
@@ -267,7 +299,7 @@ class JsonlIndex:
 
     # ----------------------------------------------------------------- cache
     def _load_cache(self, base, key):
-        """Return the cached meta (and stash the arrays) if the key matches."""
+        """(offsets, linenos, meta) from the cache if its key matches, else None."""
         try:
             with open(base + ".json", "r", encoding="utf-8") as f:
                 meta = json.load(f)
@@ -281,8 +313,7 @@ class JsonlIndex:
                 return None  # torn / mismatched files: rebuild
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
             return None
-        self._cached_offsets, self._cached_linenos = offsets, linenos
-        return meta
+        return offsets, linenos, meta
 
     def _save_cache(self, base, key, offsets, linenos, meta):
         """Best effort: a failure to cache only costs a rescan next time."""
@@ -297,6 +328,11 @@ class JsonlIndex:
             print(f"warning: could not write index cache {base}: {e}", file=sys.stderr)
 
     # ---------------------------------------------------------------- access
+    @property
+    def offsets(self):
+        """Byte offset of each indexed line (read-only int64 array)."""
+        return self._offsets
+
     def __len__(self):
         return len(self._offsets)
 

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from dataset.jsonl_index import (JsonlIndex, PROGRESS_MIN_BYTES, atomic_write_bytes, atomic_write_json,
-                                 cache_dir_for, file_signature, validator_name)
+                                 cache_dir_for, cache_lock, file_signature, validator_name)
 
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")
@@ -107,7 +107,12 @@ def tokenizer_fingerprint(tokenizer):
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        spec = backend.to_str()
+        spec = json.loads(backend.to_str())
+        # transformers toggles truncation/padding on the backend per call;
+        # they do not change the ids, so they must not change the key.
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+        spec = json.dumps(spec, sort_keys=True)
     else:
         spec = json.dumps(sorted(tokenizer.get_vocab().items()))
     spec += f"|bos={tokenizer.bos_token_id}|eos={tokenizer.eos_token_id}"
@@ -197,14 +202,28 @@ class PretrainDataset(_JsonlDataset):
         if cdir is None:
             raise OSError(f"no writable folder for the token cache of {self.data_path}")
         base = os.path.join(cdir, f"tokens-{tok_hash}")
+        n_tokens = self._load_token_cache(base, key, dtype)
+        if n_tokens is None:
+            # One process tokenizes; concurrent ones (DDP ranks) wait for it.
+            with cache_lock(base):
+                n_tokens = self._load_token_cache(base, key, dtype)
+                if n_tokens is None:
+                    n_tokens = self._write_token_cache(base, key, dtype, show_progress, batch_docs)
+        return base + ".bin", n_tokens
+
+    @staticmethod
+    def _load_token_cache(base, key, dtype):
+        """Number of cached tokens if ``base`` holds a complete cache for ``key``."""
         try:
             with open(base + ".json", "r", encoding="utf-8") as f:
                 meta = json.load(f)
             if meta.get("key") == key and os.path.getsize(base + ".bin") == meta["n_tokens"] * np.dtype(dtype).itemsize:
-                return base + ".bin", meta["n_tokens"]
+                return meta["n_tokens"]
         except (OSError, ValueError, KeyError):
             pass
+        return None
 
+    def _write_token_cache(self, base, key, dtype, show_progress, batch_docs):
         show = show_progress if show_progress is not None else os.path.getsize(self.data_path) >= PROGRESS_MIN_BYTES
         bar = None
         if show:
@@ -247,7 +266,7 @@ class PretrainDataset(_JsonlDataset):
             if bar is not None:
                 bar.close()
         atomic_write_json(base + ".json", {"key": key, "n_tokens": n_tokens})
-        return base + ".bin", n_tokens
+        return n_tokens
 
     def _token_array(self):
         # Opened lazily: a memmap must not be pickled into DataLoader workers
@@ -304,7 +323,8 @@ def assistant_char_spans(tokenizer, messages, only_last=False):
         targets = targets[-1:]
     spans = []
     for k in targets:
-        upto = _render(tokenizer, messages[:k + 1])
+        # (the last message's prefix is the whole chat: save a render)
+        upto = full if k == len(messages) - 1 else _render(tokenizer, messages[:k + 1])
         if not full.startswith(upto):
             # e.g. templates that rewrite earlier turns (strip old <think>)
             raise ValueError("chat template is not prefix-stable: rendering the first "

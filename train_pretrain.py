@@ -1,0 +1,32 @@
+"""Pretraining: next-token prediction on plain text ({"text": ...} lines).
+
+    python train_pretrain.py                                   # MiniMind2-small on dataset/pretrain_hq.jsonl
+    torchrun --nproc_per_node 2 train_pretrain.py              # DDP
+    python train_pretrain.py --data_path out/world/pretrain.jsonl --preset tiny   # the embedded world
+"""
+from dataset.lm_dataset import PretrainDataset
+from model.tokenizer import load_tokenizer
+from trainer import engine
+from trainer.data import require_data
+
+
+def main():
+    parser = engine.build_parser(__doc__, epochs=1, batch_size=32, learning_rate=5e-4, accumulation_steps=8,
+                                 max_seq_len=512, data_path="dataset/pretrain_hq.jsonl", from_weight="none",
+                                 log_interval=100, save_interval=1000)
+    parser.add_argument("--packing", type=int, choices=(0, 1), default=0,
+                        help="concatenate documents into full windows (no padding)")
+    args = parser.parse_args()
+    require_data(args.data_path, "pretrain.jsonl")
+
+    run = engine.setup(args, stage="pretrain")
+    tokenizer = load_tokenizer(args.tokenizer_dir)
+    data = PretrainDataset(args.data_path, tokenizer, args.max_seq_len, skip_bad_lines=args.skip_bad_lines,
+                           packing=bool(args.packing))
+    model = run.build_model(vocab_size=len(tokenizer))
+    engine.train(run, model, data, engine.CausalLMLoss())
+    engine.teardown(run)
+
+
+if __name__ == "__main__":
+    main()
