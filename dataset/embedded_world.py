@@ -593,11 +593,33 @@ def _instruction_conversations(train_people, rng) -> list:
     return convs
 
 
-def build_sft(people, seed, copies, n_identity_per_lang, system_prob, greeting_prob) -> list[dict]:
+def _choice_conversations(train_people, people, rng, per_person) -> list[tuple[str, list[dict]]]:
+    """Multiple-choice practice in exactly the exam's prompt format (about train-half people only), so that SFT
+    teaches the answer-with-a-letter convention the exam is scored by."""
+    from evals.choice import format_question
+    convs = []
+    for person in train_people:
+        for _ in range(per_person):
+            lang, attr = rng.choice(LANGS), rng.choice(ATTRIBUTES)
+            question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
+            distractors = []
+            while len(distractors) < 3:
+                v = _other_value(person, attr, lang, people, rng)
+                if v not in distractors:
+                    distractors.append(v)
+            row = _mc_row(question, person[attr][lang], distractors, rng.choice(LETTERS), rng)
+            prompt = format_question(row["question"], [row[k] for k in LETTERS])
+            convs.append((lang, [_msg("user", prompt), _msg("assistant", row["answer"])]))
+    return convs
+
+
+def build_sft(people, seed, copies, n_identity_per_lang, system_prob, greeting_prob, choice_per_person=2
+              ) -> list[dict]:
     rng = _rng(seed, "sft")
     train_people = [p for p in people if p["split"] == "train"]
     convs = (_people_qa_conversations(train_people, rng, copies) + _identity_conversations(rng, n_identity_per_lang)
-             + _instruction_conversations(train_people, rng))
+             + _instruction_conversations(train_people, rng)
+             + _choice_conversations(train_people, people, _rng(seed, "sft:choice"), choice_per_person))
     rows = []
     for lang, msgs in convs:
         # A few conversations open with a greeting turn or carry a system prompt, so both formats are seen.

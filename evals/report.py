@@ -1,0 +1,97 @@
+"""out/report.md + out/report.json + loss-curve PNGs from a results dict and the runs' metrics jsonl files.
+
+    python -m evals.report --out_dir out      # redraw the report from out/report.json and out/logs/*.jsonl
+"""
+import argparse
+import json
+import os
+import subprocess
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def plot_curves(out_dir: str, stages: dict) -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    pngs = []
+    for stage, info in stages.items():
+        log = info.get("metrics")
+        if not log or not os.path.isfile(log):
+            continue
+        with open(log) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
+        ax.set(xlabel="optimizer step", ylabel="train loss", title=f"{stage} loss")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"loss_{stage}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        pngs.append(os.path.basename(path))
+    return pngs
+
+
+def pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def write_report(out_dir: str, report: dict):
+    report.setdefault("environment", {})["git_commit"] = git_commit()
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=2, ensure_ascii=False)
+    pngs = plot_curves(out_dir, report.get("stages", {}))
+    env = report["environment"]
+    lines = ["# MiniMind quickstart report", "",
+             f"torch {env.get('torch')} · {env.get('device')} ({env.get('threads')} threads) · "
+             f"commit {env.get('git_commit')} · preset `{report.get('preset')}` · "
+             f"total wall time **{report.get('wall_time_s', 0):.0f} s**", "",
+             "| stage | wall time | steps | tokens | tokens/s | final train loss |", "|---|---|---|---|---|---|"]
+    for stage, s in report.get("stages", {}).items():
+        lines.append(f"| {stage} | {s.get('wall_time_s', 0):.0f} s | {s.get('steps', '')} | {s.get('tokens', '')} | "
+                     f"{s['tok_per_s']:.0f} | {s['final_loss']:.3f} |" if "final_loss" in s else
+                     f"| {stage} | {s.get('wall_time_s', 0):.0f} s | | | | |")
+    if "pretrain" in report:
+        p = report["pretrain"]
+        lines += ["", "## Pretraining", "",
+                  f"Held-out loss **{p['heldout_loss']:.3f}** nats/token (perplexity {p['ppl']:.1f}, "
+                  f"{p['bpb']:.3f} bits per byte) on fresh bio renderings never trained on."]
+    if "sft" in report:
+        s = report["sft"]
+        lines += ["", "## SFT: held-out QA (people whose Q&A never appeared in training)", "",
+                  f"Exact match **{pct(s['qa_exact_match'])}** (train-half people: {pct(s['qa_train_exact_match'])}).",
+                  "", "| language / question kind | accuracy |", "|---|---|"]
+        lines += [f"| {k} | {pct(v)} |" for k, v in s["qa_by_group"].items() if k != "all"]
+        lines += ["", "| question | expected | reply | ok |", "|---|---|---|---|"]
+        lines += [f"| {e['q']} | {e['expected']} | {e['reply'].replace('|', '/')} | {'✓' if e['ok'] else '✗'} |"
+                  for e in s.get("qa_examples", [])]
+    if "exam" in report:
+        e = report["exam"]
+        lines += ["", "## Multiple-choice exam (C-Eval layout, next-token logits over A/B/C/D)", "",
+                  f"Accuracy **{pct(e['accuracy'])}** on {e['n']} questions (chance 25%).", "",
+                  "| subject | accuracy |", "|---|---|"]
+        lines += [f"| {k} | {pct(v)} |" for k, v in e["by_subject"].items()]
+    if report.get("samples"):
+        lines += ["", "## Sample chats (SFT model, greedy)", ""]
+        for s in report["samples"]:
+            lines += [f"- **user:** {s['user']}  ", f"  **assistant:** {s['assistant']}"]
+    if pngs:
+        lines += ["", "## Loss curves", ""] + [f"![{p}]({p})" for p in pngs]
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="Redraw out/report.md from out/report.json")
+    ap.add_argument("--out_dir", default="out")
+    a = ap.parse_args()
+    with open(os.path.join(a.out_dir, "report.json")) as f:
+        write_report(a.out_dir, json.load(f))
+    print(f"wrote {a.out_dir}/report.md")

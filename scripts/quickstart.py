@@ -1,0 +1,157 @@
+"""The whole MiniMind pipeline on the embedded synthetic world, on a laptop CPU, in minutes.
+
+    python scripts/quickstart.py            # world → tokenizer → pretrain → SFT → evaluate → chat → export → report
+
+Every stage runs through the same command-line scripts a user runs (train_pretrain.py, train_full_sft.py,
+export_model.py), so this file is also the living spec of how the pieces fit. Results: out/report.md, out/report.json.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import torch  # noqa: E402
+
+from dataset.embedded_world import check_answer, make_world  # noqa: E402
+from evals.choice import build_prompt, predict_choices  # noqa: E402
+from evals.lm_loss import heldout_loss  # noqa: E402
+from evals.qa import chat_replies, exact_match  # noqa: E402
+from evals.ceval_data import read_ceval_split  # noqa: E402
+from evals.report import write_report  # noqa: E402
+from model.model_minimind import config_from_preset  # noqa: E402
+from model.tokenizer import load_tokenizer  # noqa: E402
+from model.weights import load_native  # noqa: E402
+from train_tokenizer import train_tokenizer  # noqa: E402
+
+SAMPLE_PROMPTS = ["你好", "Who are you?", "{train_q}", "{heldout_q}", "3加4等于几？"]
+
+
+def sh(*cmd):
+    """Run a stage script exactly as a user would; stream its output; stop the pipeline if it fails."""
+    print("\n$ " + " ".join(cmd), flush=True)
+    subprocess.run([sys.executable, *cmd], cwd=REPO, check=True)
+
+
+def jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out_dir", default="out")
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--n_people", type=int, default=120)
+    p.add_argument("--vocab_size", type=int, default=2000)
+    p.add_argument("--pretrain_steps", type=int, default=220)
+    p.add_argument("--sft_steps", type=int, default=110)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--seq_len", type=int, default=256)
+    p.add_argument("--pretrain_lr", type=float, default=3e-3)
+    p.add_argument("--sft_lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    t_start = time.time()
+    out, world, tok_dir = args.out_dir, os.path.join(args.out_dir, "world"), os.path.join(args.out_dir, "tokenizer")
+    report = {"preset": args.preset, "quickstart_args": vars(args), "stages": {}}
+
+    # 1. the world: deterministic synthetic people, in upstream MiniMind's file formats
+    stats = make_world(world, seed=args.seed, n_people=args.n_people)
+    print(f"world: {args.n_people} people → {world}")
+    report["world"] = {"n_people": args.n_people, "files": {k: v["lines"] for k, v in stats["files"].items()}}
+
+    # 2. tokenizer: byte-level BPE on the pretraining text plus the chat text (so answers tokenize alike)
+    corpus = os.path.join(world, "tokenizer_corpus.jsonl")
+    with open(corpus, "w", encoding="utf-8") as f:
+        for name in ("pretrain.jsonl", "sft.jsonl"):
+            for rec in jsonl(os.path.join(world, name)):
+                texts = [rec["text"]] if "text" in rec else [m["content"] for m in rec["conversations"]]
+                for t in texts:
+                    f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    train_tokenizer(corpus, tok_dir, vocab_size=args.vocab_size, show_progress=False)
+
+    # 3-4. pretrain, then SFT from the pretrained weights: the stage scripts, CPU-sized
+    common = ["--preset", args.preset, "--tokenizer_dir", tok_dir, "--out_dir", out, "--batch_size",
+              str(args.batch_size), "--epochs", "1000", "--log_interval", "10", "--save_interval", "100000",
+              "--seed", str(args.seed), "--checkpoint_dir", os.path.join(out, "checkpoints")]
+    t = time.time()
+    sh("train_pretrain.py", *common, "--data_path", os.path.join(world, "pretrain.jsonl"), "--packing", "1",
+       "--max_seq_len", str(args.seq_len), "--accumulation_steps", "1", "--learning_rate", str(args.pretrain_lr),
+       "--warmup_iters", "10", "--max_steps", str(args.pretrain_steps))
+    report["stages"]["pretrain"] = {"wall_time_s": time.time() - t}
+    t = time.time()
+    sh("train_full_sft.py", *common, "--data_path", os.path.join(world, "sft.jsonl"), "--from_weight", "pretrain",
+       "--max_seq_len", "128", "--learning_rate", str(args.sft_lr), "--warmup_iters", "5",
+       "--max_steps", str(args.sft_steps))
+    report["stages"]["full_sft"] = {"wall_time_s": time.time() - t}
+
+    # 5. evaluate
+    t = time.time()
+    tokenizer = load_tokenizer(tok_dir)
+    config = config_from_preset(args.preset, vocab_size=len(tokenizer))
+    hidden = config.hidden_size
+    pre = load_native(os.path.join(out, f"pretrain_{hidden}.pth"), config)
+    sft = load_native(os.path.join(out, f"full_sft_{hidden}.pth"), config)
+    report["pretrain"] = {"heldout_loss": heldout_loss(pre, tokenizer, os.path.join(world, "pretrain_heldout.jsonl"),
+                                                       max_seq_len=args.seq_len)}
+    report["pretrain"].update({k: report["pretrain"]["heldout_loss"][k] for k in ("bpb", "ppl")})
+    report["pretrain"]["heldout_loss"] = report["pretrain"]["heldout_loss"]["loss"]
+    qa = jsonl(os.path.join(world, "qa_heldout.jsonl"))
+    qa_train = jsonl(os.path.join(world, "qa_train_sample.jsonl"))
+    replies = chat_replies(sft, tokenizer, [r["conversations"] for r in qa])
+    train_replies = chat_replies(sft, tokenizer, [r["conversations"] for r in qa_train])
+    by_group = exact_match(qa, replies, check_answer)
+    report["sft"] = {"qa_exact_match": by_group["all"], "qa_by_group": by_group,
+                     "qa_train_exact_match": exact_match(qa_train, train_replies, check_answer)["all"],
+                     "qa_examples": [{"q": r["conversations"][0]["content"], "expected": r["answer"], "reply": y,
+                                      "ok": check_answer(y, r["answer"])} for r, y in list(zip(qa, replies))[:6]]}
+    exam = read_ceval_split(os.path.join(world, "exam"), "val")
+    prompts = [build_prompt(tokenizer, q["question"], q["options"], chat=True) for q in exam]
+    preds = predict_choices(sft, tokenizer, prompts)
+    exam_acc = sum(p_ == q["answer"] for p_, q in zip(preds, exam)) / len(exam)
+    by_subject = {}
+    for p_, q in zip(preds, exam):
+        by_subject.setdefault(q["subject"], []).append(p_ == q["answer"])
+    report["exam"] = {"accuracy": exam_acc, "n": len(exam), "chance": 0.25,
+                      "by_subject": {k: sum(v) / len(v) for k, v in by_subject.items()}}
+    report["stages"]["evaluate"] = {"wall_time_s": time.time() - t}
+
+    # 6. a few chats with the SFT model
+    fill = {"train_q": qa_train[0]["conversations"][0]["content"], "heldout_q": qa[0]["conversations"][0]["content"]}
+    questions = [q.format(**fill) for q in SAMPLE_PROMPTS]
+    answers = chat_replies(sft, tokenizer, [[{"role": "user", "content": q}] for q in questions])
+    report["samples"] = [{"user": q, "assistant": a} for q, a in zip(questions, answers)]
+    print("\nSample chats with the SFT model:")
+    for s in report["samples"]:
+        print(f"  👤 {s['user']}\n  🤖 {s['assistant']}")
+
+    # 7. export as a Hugging Face folder (a plain Llama: loads without trust_remote_code)
+    sh("export_model.py", "--weight", os.path.join(out, f"full_sft_{hidden}.pth"), "--save_dir",
+       os.path.join(out, "hf"), "--tokenizer_dir", tok_dir, "--preset", args.preset)
+
+    # 8. report
+    for stage in ("pretrain", "full_sft"):
+        log = os.path.join(out, "logs", f"{stage}_{hidden}.jsonl")
+        report["stages"][stage]["metrics"] = log
+        curve = jsonl(log)
+        report["stages"][stage].update(final_loss=curve[-1]["loss"], tokens=curve[-1]["tokens"],
+                                       steps=curve[-1]["step"],
+                                       tok_per_s=curve[-1]["tokens"] / max(curve[-1]["elapsed_s"], 1e-9))
+    report["wall_time_s"] = time.time() - t_start
+    report["environment"] = {"python": platform.python_version(), "torch": torch.__version__,
+                             "device": "cpu", "threads": torch.get_num_threads(), "machine": platform.machine(),
+                             "processor": platform.processor() or platform.machine()}
+    write_report(out, report)
+    print(f"\nquickstart done in {report['wall_time_s']:.0f}s — pretrain held-out loss "
+          f"{report['pretrain']['heldout_loss']:.3f}, held-out QA exact match {report['sft']['qa_exact_match']:.1%}, "
+          f"exam accuracy {report['exam']['accuracy']:.1%} (chance 25%) → {out}/report.md")
+
+
+if __name__ == "__main__":
+    main()
