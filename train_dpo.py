@@ -1,0 +1,71 @@
+"""Direct Preference Optimization (Rafailov et al. 2023, arXiv:2305.18290) on {"chosen": [...], "rejected": [...]}.
+
+    python train_dpo.py                 # from out/full_sft_512.pth on dataset/dpo.jsonl → out/dpo_512.pth
+
+loss = −log σ(β · [(log π(y_c) − log π_ref(y_c)) − (log π(y_r) − log π_ref(y_r))]), log-probs SUMMED over the
+reply tokens only; the reference is the frozen starting model. Chosen and rejected go through the model as one
+stacked batch.
+"""
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from dataset.lm_dataset import DPODataset
+from model.tokenizer import load_tokenizer
+from trainer import engine
+from trainer.data import require_data
+
+
+def sequence_logps(logits, labels):
+    """Sum of log p(token) over supervised positions (labels != -100), per row; labels aligned with inputs."""
+    logits, labels = logits[:, :-1].float(), labels[:, 1:]
+    mask = labels != -100
+    token_logps = torch.gather(logits.log_softmax(-1), 2, labels.clamp(min=0)[..., None]).squeeze(-1)
+    return (token_logps * mask).sum(-1)
+
+
+def dpo_loss(pi_c, pi_r, ref_c, ref_r, beta):
+    """Per-pair losses and the implicit rewards β·(log π − log π_ref)."""
+    chosen_reward, rejected_reward = beta * (pi_c - ref_c), beta * (pi_r - ref_r)
+    return -F.logsigmoid(chosen_reward - rejected_reward), chosen_reward, rejected_reward
+
+
+class DPOLoss:
+    def __init__(self, reference, beta):
+        self.reference, self.beta = reference, beta
+
+    def count(self, batch):
+        return torch.tensor(batch["chosen_input_ids"].shape[0])
+
+    def __call__(self, model, batch):
+        ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]])
+        labels = torch.cat([batch["chosen_labels"], batch["rejected_labels"]])
+        n = batch["chosen_input_ids"].shape[0]
+        policy = sequence_logps(model(ids).logits, labels)
+        with torch.no_grad():
+            ref = sequence_logps(self.reference(ids).logits, labels)
+        losses, rc, rr = dpo_loss(policy[:n], policy[n:], ref[:n], ref[n:], self.beta)
+        return losses.sum(), {"rewards/chosen": rc.mean().detach(), "rewards/rejected": rr.mean().detach(),
+                              "rewards/accuracies": (rc > rr).float().mean(), "rewards/margins": (rc - rr).mean()}
+
+
+def main():
+    parser = engine.build_parser(__doc__, epochs=1, batch_size=4, learning_rate=4e-8, accumulation_steps=1,
+                                 max_seq_len=1024, data_path="dataset/dpo.jsonl", from_weight="full_sft",
+                                 save_weight="dpo", log_interval=100, save_interval=1000)
+    parser.add_argument("--beta", type=float, default=0.1)
+    args = parser.parse_args()
+    require_data(args.data_path, "dpo.jsonl")
+
+    run = engine.setup(args, stage="dpo")
+    tokenizer = load_tokenizer(args.tokenizer_dir)
+    data = DPODataset(args.data_path, tokenizer, args.max_seq_len, skip_bad_lines=args.skip_bad_lines)
+    model = run.build_model(vocab_size=len(tokenizer))
+    reference = copy.deepcopy(model).to(run.device).eval().requires_grad_(False)
+    engine.train(run, model, data, DPOLoss(reference, args.beta))
+    engine.teardown(run)
+
+
+if __name__ == "__main__":
+    main()
