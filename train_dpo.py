@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from dataset.lm_dataset import DPODataset
-from model.tokenizer import load_tokenizer
 from trainer import engine
-from trainer.data import require_data
+from trainer.data import open_dataset, require_data, tokenizer_for
 
 
 def sequence_logps(logits, labels):
@@ -56,11 +55,11 @@ def main():
                                  save_weight="dpo", log_interval=100, save_interval=1000)
     parser.add_argument("--beta", type=float, default=0.1)
     args = parser.parse_args()
-    require_data(args.data_path, "dpo.jsonl")
+    require_data(args, "dpo.jsonl")
 
     run = engine.setup(args, stage="dpo")
-    tokenizer = load_tokenizer(args.tokenizer_dir)
-    data = DPODataset(args.data_path, tokenizer, args.max_seq_len, skip_bad_lines=args.skip_bad_lines)
+    tokenizer = tokenizer_for(args)
+    data = open_dataset(DPODataset, args, tokenizer)
     model = run.build_model(vocab_size=len(tokenizer))
     reference = copy.deepcopy(model).to(run.device).eval().requires_grad_(False)
     engine.train(run, model, data, DPOLoss(reference, args.beta))

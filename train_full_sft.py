@@ -4,9 +4,8 @@
     python train_full_sft.py --data_path out/world/sft.jsonl --preset tiny
 """
 from dataset.lm_dataset import SFTDataset
-from model.tokenizer import load_tokenizer
 from trainer import engine
-from trainer.data import require_data
+from trainer.data import open_dataset, require_data, tokenizer_for
 
 
 def main():
@@ -14,11 +13,11 @@ def main():
                                  max_seq_len=512, data_path="dataset/sft_mini_512.jsonl", from_weight="pretrain",
                                  save_weight="full_sft", log_interval=100, save_interval=1000)
     args = parser.parse_args()
-    require_data(args.data_path, "sft.jsonl")
+    require_data(args, "sft.jsonl")
 
     run = engine.setup(args, stage="full_sft")
-    tokenizer = load_tokenizer(args.tokenizer_dir)
-    data = SFTDataset(args.data_path, tokenizer, args.max_seq_len, skip_bad_lines=args.skip_bad_lines)
+    tokenizer = tokenizer_for(args)
+    data = open_dataset(SFTDataset, args, tokenizer)
     model = run.build_model(vocab_size=len(tokenizer))
     engine.train(run, model, data, engine.CausalLMLoss())
     engine.teardown(run)

@@ -5,9 +5,8 @@
     python train_pretrain.py --data_path out/world/pretrain.jsonl --preset tiny   # the embedded world
 """
 from dataset.lm_dataset import PretrainDataset
-from model.tokenizer import load_tokenizer
 from trainer import engine
-from trainer.data import require_data
+from trainer.data import open_dataset, require_data, tokenizer_for
 
 
 def main():
@@ -17,12 +16,11 @@ def main():
     parser.add_argument("--packing", type=int, choices=(0, 1), default=0,
                         help="concatenate documents into full windows (no padding)")
     args = parser.parse_args()
-    require_data(args.data_path, "pretrain.jsonl")
+    require_data(args, "pretrain.jsonl")
 
     run = engine.setup(args, stage="pretrain")
-    tokenizer = load_tokenizer(args.tokenizer_dir)
-    data = PretrainDataset(args.data_path, tokenizer, args.max_seq_len, skip_bad_lines=args.skip_bad_lines,
-                           packing=bool(args.packing))
+    tokenizer = tokenizer_for(args)
+    data = open_dataset(PretrainDataset, args, tokenizer, packing=bool(args.packing))
     model = run.build_model(vocab_size=len(tokenizer))
     engine.train(run, model, data, engine.CausalLMLoss())
     engine.teardown(run)

@@ -216,7 +216,7 @@ def lr_at(step: int, total: int, peak: float, warmup: int, min_ratio: float) -> 
     """Linear warmup, then cosine from the peak down to min_ratio·peak at the last step."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, (step - warmup) / max(1, total - 1 - warmup))  # steps are 0-based: the last is total-1
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -256,8 +256,13 @@ def batches_per_epoch(n, batch_size, world):
 def atomic_save(obj, path):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash mid-write leaves the previous file intact
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)  # a crash mid-write leaves the previous file intact
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)  # and no half-written temp file behind it
+        raise
 
 
 def rng_state():
@@ -344,7 +349,8 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     scaler = torch.amp.GradScaler(enabled=run.dtype == torch.float16 and device.type == "cuda")
     pos = Position()
     resume_path = run.resume_file()
-    resuming = bool(args.from_resume) and os.path.isfile(resume_path)
+    # DeepSpeed's checkpoint is a folder (tag) of per-rank files, ours a single file
+    resuming = bool(args.from_resume) and (os.path.isdir if args.deepspeed else os.path.isfile)(resume_path)
     if args.from_resume and not resuming:
         run.print(f"--from_resume 1: no {resume_path} yet, starting fresh")
     if resuming and not args.deepspeed:
@@ -490,8 +496,9 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
                "params": count_params(raw_model), "n_bad_lines": getattr(dataset, "n_bad", 0), **last}
     if summary["n_bad_lines"]:
         run.print(f"skipped {summary['n_bad_lines']} bad lines in {args.data_path} (--skip_bad_lines)")
+    loss_txt = "n/a (no step left to run)" if summary["final_loss"] is None else f"{summary['final_loss']:.4f}"
     run.print(f"{run.stage} done: {pos.step} steps, {pos.tokens} tokens in {pos.elapsed:.0f}s, "
-              f"final loss {summary['final_loss']:.4f} → {run.weight_file()}")
+              f"final loss {loss_txt} → {run.weight_file()}")
     return summary
 
 
