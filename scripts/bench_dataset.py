@@ -198,6 +198,12 @@ def main():
            "vocab": len(tok)}
     rows = []
 
+    def add(*new_rows):
+        # Print as soon as measured: a long run that gets killed still reports.
+        for k, v in new_rows:
+            print(f"[bench] {k}: {v}", flush=True)
+        rows.extend(new_rows)
+
     # --- index: scan (or cache hit) then a cached re-open
     peak_ok = reset_peak()
     res["rss_before_mb"] = rss_mb()
@@ -214,7 +220,7 @@ def main():
     assert index2.from_cache
     del index2
     mb_per_s = res["file_mb"] / res["index_build_s"]
-    rows += [
+    add(
         ("lines", f"{len(index):,}"),
         ("file size", f"{res['file_mb']:.0f} MB"),
         ("index build" + (" (cache hit!)" if index.from_cache else " (scan)"),
@@ -222,7 +228,7 @@ def main():
         ("index cached re-open", f"{res['index_cached_open_s'] * 1000:.1f} ms"),
         ("RSS before / after index", f"{res['rss_before_mb']:.0f} / {res['rss_after_index_mb']:.0f} MB"),
         ("peak RSS while indexing", f"{res['peak_rss_index_mb']:.0f} MB"),
-    ]
+    )
 
     # --- unpacked __getitem__
     ds = PretrainDataset(path, tok, max_seq_len=args.max_seq_len)
@@ -230,8 +236,8 @@ def main():
     r = bench_getitem(ds, args.seconds)
     r["rss_mb"], r["peak_rss_mb"] = rss_mb(), peak_rss_mb()
     res["unpacked"] = r
-    rows += [("unpacked __getitem__", f"{r['items_per_s']:,.0f} items/s, {r['tokens_per_s']:,.0f} tokens/s"),
-             ("  RSS now / peak while iterating", f"{r['rss_mb']:.0f} / {r['peak_rss_mb']:.0f} MB")]
+    add(("unpacked __getitem__", f"{r['items_per_s']:,.0f} items/s, {r['tokens_per_s']:,.0f} tokens/s"),
+        ("  RSS now / peak while iterating", f"{r['rss_mb']:.0f} / {r['peak_rss_mb']:.0f} MB"))
     del ds
 
     # --- packed
@@ -247,13 +253,13 @@ def main():
         pk.update(bench_getitem(ds, args.seconds))
         pk["rss_mb"], pk["peak_rss_mb"] = rss_mb(), peak_rss_mb()
         res["packed"] = pk
-        rows += [("packed token cache", f"{build_s:.1f} s, {ds.n_tokens:,} tokens "
-                  f"({pk['token_cache_mb']:.0f} MB), peak RSS {pk['peak_rss_build_mb']:.0f} MB"),
-                 ("packed __getitem__", f"{pk['items_per_s']:,.0f} items/s, {pk['tokens_per_s']:,.0f} tokens/s"),
-                 ("  RSS now / peak while iterating", f"{pk['rss_mb']:.0f} / {pk['peak_rss_mb']:.0f} MB")]
+        add(("packed token cache", f"{build_s:.1f} s, {ds.n_tokens:,} tokens "
+             f"({pk['token_cache_mb']:.0f} MB), peak RSS {pk['peak_rss_build_mb']:.0f} MB"),
+            ("packed __getitem__", f"{pk['items_per_s']:,.0f} items/s, {pk['tokens_per_s']:,.0f} tokens/s"),
+            ("  RSS now / peak while iterating", f"{pk['rss_mb']:.0f} / {pk['peak_rss_mb']:.0f} MB"))
 
     if not peak_ok:
-        rows.append(("note", "peak RSS could not be reset: peaks are lifetime peaks"))
+        add(("note", "peak RSS could not be reset: peaks are lifetime peaks"))
     width = max(len(k) for k, _ in rows)
     print()
     for k, v in rows:
