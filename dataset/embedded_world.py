@@ -504,7 +504,8 @@ def qa_text(person: dict, lang: str, rng: random.Random) -> str:
     return "\n".join(pairs)
 
 
-def build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob) -> list[dict]:
+def build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob, choice_copies=0
+                   ) -> list[dict]:
     rng = _rng(seed, "pretrain")
     docs = []
     for person in people:
@@ -514,6 +515,9 @@ def build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pro
         if person["split"] == "train":  # test-half people never get Q&A text: their QA is the held-out measurement
             for lang in LANGS:
                 docs += [qa_text(person, lang, rng) for _ in range(qa_copies)]
+    train_people = [p for p in people if p["split"] == "train"]
+    docs += [prompt + letter for _, prompt, letter in
+             _choice_items(train_people, people, _rng(seed, "pretrain:choice"), choice_copies)]
     docs += general_texts() * general_copies
     rng.shuffle(docs)
     return [{"text": d} for d in docs]
@@ -593,11 +597,11 @@ def _instruction_conversations(train_people, rng) -> list:
     return convs
 
 
-def _choice_conversations(train_people, people, rng, per_person) -> list[tuple[str, list[dict]]]:
-    """Multiple-choice practice in exactly the exam's prompt format (about train-half people only), so that SFT
-    teaches the answer-with-a-letter convention the exam is scored by."""
+def _choice_items(train_people, people, rng, per_person) -> list[tuple[str, str, str]]:
+    """(lang, prompt, letter): multiple-choice practice about train-half people in exactly the exam's prompt format,
+    so the answer-with-a-letter convention the exam is scored by is learned (pretraining text and SFT both use it)."""
     from evals.choice import format_question
-    convs = []
+    items = []
     for person in train_people:
         for _ in range(per_person):
             lang, attr = rng.choice(LANGS), rng.choice(ATTRIBUTES)
@@ -608,9 +612,8 @@ def _choice_conversations(train_people, people, rng, per_person) -> list[tuple[s
                 if v not in distractors:
                     distractors.append(v)
             row = _mc_row(question, person[attr][lang], distractors, rng.choice(LETTERS), rng)
-            prompt = format_question(row["question"], [row[k] for k in LETTERS])
-            convs.append((lang, [_msg("user", prompt), _msg("assistant", row["answer"])]))
-    return convs
+            items.append((lang, format_question(row["question"], [row[k] for k in LETTERS]), row["answer"]))
+    return items
 
 
 def build_sft(people, seed, copies, n_identity_per_lang, system_prob, greeting_prob, choice_per_person=2
@@ -619,7 +622,8 @@ def build_sft(people, seed, copies, n_identity_per_lang, system_prob, greeting_p
     train_people = [p for p in people if p["split"] == "train"]
     convs = (_people_qa_conversations(train_people, rng, copies) + _identity_conversations(rng, n_identity_per_lang)
              + _instruction_conversations(train_people, rng)
-             + _choice_conversations(train_people, people, _rng(seed, "sft:choice"), choice_per_person))
+             + [(lang, [_msg("user", prompt), _msg("assistant", letter)]) for lang, prompt, letter in
+                _choice_items(train_people, people, _rng(seed, "sft:choice"), choice_per_person)])
     rows = []
     for lang, msgs in convs:
         # A few conversations open with a greeting turn or carry a system prompt, so both formats are seen.
@@ -1052,6 +1056,7 @@ def make_world(
     n_people: int = 200,
     bios_per_person: int = 5,
     qa_copies: int = 1,
+    choice_copies: int = 2,
     general_copies: int = 2,
     pronoun_prob: float = 0.3,
     heldout_bios_per_person: int = 1,
@@ -1079,7 +1084,7 @@ def make_world(
     people = make_people(seed, n_people, train_fraction)
     files = {}
 
-    pretrain = build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob)
+    pretrain = build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob, choice_copies)
     files["pretrain.jsonl"] = write_jsonl(out / "pretrain.jsonl", pretrain)
     seen = {row["text"] for row in pretrain}
     heldout_bios = build_pretrain_heldout(people, seed, heldout_bios_per_person, pronoun_prob, seen)

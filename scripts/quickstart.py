@@ -47,14 +47,21 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out_dir", default="out")
     p.add_argument("--preset", default="tiny")
-    p.add_argument("--n_people", type=int, default=120)
+    p.add_argument("--n_people", type=int, default=60)
+    p.add_argument("--bios_per_person", type=int, default=40,
+                   help="distinct renderings per person and language: varied wording, not repeated documents, is "
+                        "what lets a model answer about people it only read about (Allen-Zhu & Li 2023, arXiv:2309.14316)")
+    p.add_argument("--qa_copies", type=int, default=8)
+    p.add_argument("--choice_copies", type=int, default=4)
     p.add_argument("--vocab_size", type=int, default=2000)
-    p.add_argument("--pretrain_steps", type=int, default=220)
-    p.add_argument("--sft_steps", type=int, default=110)
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--pretrain_steps", type=int, default=720)
+    p.add_argument("--sft_steps", type=int, default=200)
+    p.add_argument("--pretrain_batch_size", type=int, default=8,
+                   help="small batches = more optimizer steps for the same tokens, which memorization needs")
+    p.add_argument("--sft_batch_size", type=int, default=16)
     p.add_argument("--seq_len", type=int, default=256)
     p.add_argument("--pretrain_lr", type=float, default=3e-3)
-    p.add_argument("--sft_lr", type=float, default=1e-3)
+    p.add_argument("--sft_lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     t_start = time.time()
@@ -62,7 +69,8 @@ def main():
     report = {"preset": args.preset, "quickstart_args": vars(args), "stages": {}}
 
     # 1. the world: deterministic synthetic people, in upstream MiniMind's file formats
-    stats = make_world(world, seed=args.seed, n_people=args.n_people)
+    stats = make_world(world, seed=args.seed, n_people=args.n_people, bios_per_person=args.bios_per_person,
+                       qa_copies=args.qa_copies, choice_copies=args.choice_copies)
     print(f"world: {args.n_people} people → {world}")
     report["world"] = {"n_people": args.n_people, "files": {k: v["lines"] for k, v in stats["files"].items()}}
 
@@ -77,17 +85,16 @@ def main():
     train_tokenizer(corpus, tok_dir, vocab_size=args.vocab_size, show_progress=False)
 
     # 3-4. pretrain, then SFT from the pretrained weights: the stage scripts, CPU-sized
-    common = ["--preset", args.preset, "--tokenizer_dir", tok_dir, "--out_dir", out, "--batch_size",
-              str(args.batch_size), "--epochs", "1000", "--log_interval", "10", "--save_interval", "100000",
+    common = ["--preset", args.preset, "--tokenizer_dir", tok_dir, "--out_dir", out, "--epochs", "1000", "--log_interval", "10", "--save_interval", "100000",
               "--seed", str(args.seed), "--checkpoint_dir", os.path.join(out, "checkpoints")]
     t = time.time()
     sh("train_pretrain.py", *common, "--data_path", os.path.join(world, "pretrain.jsonl"), "--packing", "1",
-       "--max_seq_len", str(args.seq_len), "--accumulation_steps", "1", "--learning_rate", str(args.pretrain_lr),
+       "--batch_size", str(args.pretrain_batch_size), "--max_seq_len", str(args.seq_len), "--accumulation_steps", "1", "--learning_rate", str(args.pretrain_lr),
        "--warmup_iters", "10", "--max_steps", str(args.pretrain_steps))
     report["stages"]["pretrain"] = {"wall_time_s": time.time() - t}
     t = time.time()
     sh("train_full_sft.py", *common, "--data_path", os.path.join(world, "sft.jsonl"), "--from_weight", "pretrain",
-       "--max_seq_len", "128", "--learning_rate", str(args.sft_lr), "--warmup_iters", "5",
+       "--batch_size", str(args.sft_batch_size), "--max_seq_len", "128", "--learning_rate", str(args.sft_lr), "--warmup_iters", "5",
        "--max_steps", str(args.sft_steps))
     report["stages"]["full_sft"] = {"wall_time_s": time.time() - t}
 

@@ -328,8 +328,9 @@ class Position:
     elapsed: float = 0.0
 
 
-def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_fn=None) -> dict:
-    """Train `model` on `dataset` with `loss_fn`; returns a summary (final loss, steps, tokens, wall time...)."""
+def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_fn=None, weights_fn=None) -> dict:
+    """Train `model` on `dataset` with `loss_fn`; returns a summary (final loss, steps, tokens, wall time...).
+    weights_fn(model) -> state dict chooses what the inference file holds (default: every weight; LoRA: adapters)."""
     args, device = run.args, run.device
     loss_fn = loss_fn or CausalLMLoss()
     if len(dataset) == 0:
@@ -383,7 +384,8 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
         # Inference weights: half precision like upstream. Resume state: fp32 weights + everything else.
         if run.is_main:
             half = torch.float16 if run.dtype == torch.float16 else torch.bfloat16
-            atomic_save({k: v.detach().to(half).cpu() for k, v in raw_model.state_dict().items()},
+            weights = weights_fn(raw_model) if weights_fn else raw_model.state_dict()
+            atomic_save({k: v.detach().to(half).cpu() for k, v in weights.items()},
                         run.weight_file())
         if ds_engine is not None:
             ds_engine.save_checkpoint(args.checkpoint_dir, tag=os.path.basename(resume_path),
