@@ -53,7 +53,7 @@ def write_report(out_dir: str, report: dict):
              f"torch {env.get('torch')} · {env.get('device')} ({env.get('threads')} threads) · "
              f"commit {env.get('git_commit')} · preset `{report.get('preset')}` · "
              f"total wall time **{report.get('wall_time_s', 0):.0f} s**", "",
-             "| stage | wall time | steps | tokens | tokens/s | final train loss |", "|---|---|---|---|---|---|"]
+             "| stage | wall time | steps | supervised tokens | supervised tokens/s | final train loss |", "|---|---|---|---|---|---|"]
     for stage, s in report.get("stages", {}).items():
         lines.append(f"| {stage} | {s.get('wall_time_s', 0):.0f} s | {s.get('steps', '')} | {s.get('tokens', '')} | "
                      f"{s['tok_per_s']:.0f} | {s['final_loss']:.3f} |" if "final_loss" in s else
