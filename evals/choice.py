@@ -46,8 +46,8 @@ def predict_choices(model, tokenizer, prompts: list[str], batch_size: int = 16, 
 
 
 def _predict(torch, model, tokenizer, prompts, batch_size, device, progress):
+    from evals.batching import left_pad
     letter_ids = torch.tensor(letter_token_ids(tokenizer), device=device)
-    pad = tokenizer.pad_token_id or 0
     preds = []
     batches = range(0, len(prompts), batch_size)
     if progress:
@@ -55,13 +55,7 @@ def _predict(torch, model, tokenizer, prompts, batch_size, device, progress):
         batches = tqdm(batches, desc="scoring", unit="batch")
     model.eval()
     for start in batches:
-        encoded = [tokenizer.encode(p, add_special_tokens=False) for p in prompts[start:start + batch_size]]
-        width = max(map(len, encoded))
-        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, seq in enumerate(encoded):
-            ids[row, width - len(seq):] = torch.tensor(seq)
-            mask[row, width - len(seq):] = 1
+        ids, mask = left_pad(tokenizer, prompts[start:start + batch_size])
         logits = model(ids.to(device), attention_mask=mask.to(device), logits_to_keep=1).logits[:, -1]
         preds += [LETTERS[i] for i in logits[:, letter_ids].argmax(-1).tolist()]
     return preds

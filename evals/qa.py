@@ -1,6 +1,7 @@
 """Free-form QA: greedy answers to held-out questions, scored by whether the expected value appears."""
 import torch
 
+from evals.batching import left_pad
 from model.generate import generate
 
 
@@ -16,13 +17,8 @@ def chat_replies(model, tokenizer, conversations: list[list[dict]], max_new_toke
     pad, eos = tokenizer.pad_token_id or 0, tokenizer.eos_token_id
     replies = []
     for start in range(0, len(prompts), batch_size):
-        encoded = [tokenizer.encode(p, add_special_tokens=False) for p in prompts[start:start + batch_size]]
-        width = max(map(len, encoded))
-        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, seq in enumerate(encoded):
-            ids[row, width - len(seq):] = torch.tensor(seq)
-            mask[row, width - len(seq):] = 1
+        ids, mask = left_pad(tokenizer, prompts[start:start + batch_size])
+        width = ids.shape[1]
         out = generate(model, ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                        temperature=0, eos_token_id=eos, pad_token_id=pad)[:, width:]
         for row in out.tolist():

@@ -5,7 +5,6 @@ the same global batch where it can: the engine normalizes by the global number o
 """
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -24,15 +23,7 @@ TINY = ["--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_head
 
 pytestmark = pytest.mark.slow
 
-
-def write_pretrain(path, n, seed=0):
-    rng = random.Random(seed)
-    words = ["Alice", "Bob", "reads", "buys", "green", "tea", "books", "every", "day", "北京", "上海", "苹果", "咖啡"]
-    with open(path, "w", encoding="utf-8") as f:
-        for i in range(n):
-            text = " ".join(rng.choice(words) for _ in range(3 + (i * 7) % 11)) + f" {i}."
-            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-    return str(path)
+from test_engine import write_pretrain  # noqa: E402  (same folder: pytest puts it on sys.path)
 
 
 def write_sft(path, n):
