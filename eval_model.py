@@ -1,0 +1,124 @@
+"""Chat with a trained model in the terminal (streaming), or run a built-in prompt set.
+
+    python eval_model.py --weight full_sft                     # out/full_sft_512.pth, chat template
+    python eval_model.py --weight pretrain                     # pretrain weights continue text instead
+    python eval_model.py --weight full_sft --lora_weight lora_identity
+    python eval_model.py --load_from out/hf                    # any exported Hugging Face folder
+    python eval_model.py --preset tiny --tokenizer_dir out/tokenizer --interactive 1
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from model.args import add_model_args, config_from_args
+from model.generate import stream_generate
+from model.tokenizer import DEFAULT_TOKENIZER_DIR, load_tokenizer
+from model.weights import load_into, load_state_dict, weight_path
+
+PROMPTS = {
+    "chat": ["你好，请介绍一下你自己。", "Who are you?", "3加4等于几？", "What is 5 plus 2?", "把“北京”翻译成英文。"],
+    "text": ["北京是", "Zhang Wei was born in", "1加1等于"],
+}
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weight", default="full_sft", help="stage name: loads {out_dir}/{weight}_{hidden}[_moe].pth")
+    p.add_argument("--out_dir", default="out")
+    p.add_argument("--lora_weight", default="none", help="adapter name: {out_dir}/lora/{name}_{hidden}.pth")
+    p.add_argument("--load_from", default=None, help="a Hugging Face folder instead of native weights")
+    p.add_argument("--tokenizer_dir", default=DEFAULT_TOKENIZER_DIR)
+    p.add_argument("--device", default=None)
+    p.add_argument("--interactive", type=int, choices=(0, 1), default=None, help="default: on when stdin is a tty")
+    p.add_argument("--history_cnt", type=int, default=0, help="previous turns kept (even number: user+assistant)")
+    p.add_argument("--temperature", type=float, default=0.85)
+    p.add_argument("--top_p", type=float, default=0.85)
+    p.add_argument("--top_k", type=int, default=0)
+    p.add_argument("--repetition_penalty", type=float, default=1.0)
+    p.add_argument("--max_new_tokens", type=int, default=512)
+    p.add_argument("--show_speed", type=int, choices=(0, 1), default=0)
+    p.add_argument("--seed", type=int, default=None)
+    add_model_args(p)
+    return p
+
+
+def load_model(args, device):
+    """(model, tokenizer, is_chat) from native weights (+ optional LoRA) or an exported folder."""
+    if args.load_from:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        model = AutoModelForCausalLM.from_pretrained(args.load_from, trust_remote_code=True)
+        tokenizer = AutoTokenizer.from_pretrained(args.load_from)
+        return model.to(device).eval(), tokenizer, True
+    tokenizer = load_tokenizer(args.tokenizer_dir)
+    config = config_from_args(args, vocab_size=len(tokenizer))
+    from model.model_minimind import MiniMindForCausalLM
+    model = MiniMindForCausalLM(config)
+    path = weight_path(args.out_dir, args.weight, config.hidden_size, config.use_moe)
+    load_into(model, {k: v.float() for k, v in load_state_dict(path).items()}, source=path)
+    if args.lora_weight != "none":
+        from model.model_lora import apply_lora, load_lora, merge_lora
+        lora_path = weight_path(os.path.join(args.out_dir, "lora"), args.lora_weight, config.hidden_size,
+                                config.use_moe)
+        adapter = {k: v.float() for k, v in load_state_dict(lora_path).items()}
+        rank = next(v.shape[0] for k, v in adapter.items() if k.endswith("lora_A"))
+        targets = tuple(sorted({k.split(".")[-2] for k in adapter}))
+        model = merge_lora(load_lora(apply_lora(model, rank=rank, targets=targets), adapter), unwrap=True)
+    return model.to(device).eval(), tokenizer, args.weight != "pretrain"
+
+
+def reply(model, tokenizer, text, args, device):
+    ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)], device=device)
+    t0, out, pending = time.time(), [], []
+    for token in stream_generate(model, ids, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                                 top_p=args.top_p, top_k=args.top_k, repetition_penalty=args.repetition_penalty,
+                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id or 0):
+        if int(token) == tokenizer.eos_token_id:
+            break
+        out.append(int(token))
+        pending.append(int(token))
+        piece = tokenizer.decode(pending, skip_special_tokens=True)
+        if "\ufffd" not in piece:  # hold bytes back until they form whole characters
+            print(piece, end="", flush=True)
+            pending = []
+    print(tokenizer.decode(pending, skip_special_tokens=True) if pending else "")
+    if args.show_speed:
+        print(f"[{len(out)} tokens, {len(out) / max(time.time() - t0, 1e-9):.1f} tokens/s]")
+    return tokenizer.decode(out, skip_special_tokens=True)
+
+
+def main():
+    args = build_parser().parse_args()
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        model, tokenizer, is_chat = load_model(args, device)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    interactive = sys.stdin.isatty() if args.interactive is None else bool(args.interactive)
+    history = []
+    prompts = iter(lambda: input("👤: "), None) if interactive else iter(PROMPTS["chat" if is_chat else "text"])
+    for prompt in prompts:
+        if not interactive:
+            print(f"👤: {prompt}")
+        if is_chat:
+            history = history[-args.history_cnt:] if args.history_cnt else []
+            history.append({"role": "user", "content": prompt})
+            text = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+        else:
+            text = tokenizer.bos_token + prompt
+        print("🤖: ", end="", flush=True)
+        answer = reply(model, tokenizer, text, args, device)
+        if is_chat:
+            history.append({"role": "assistant", "content": answer})
+        print()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (KeyboardInterrupt, EOFError):
+        print()

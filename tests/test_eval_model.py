@@ -1,0 +1,33 @@
+import os
+import subprocess
+import sys
+
+import torch
+
+from export_model import save_native
+from model.model_lora import apply_lora, lora_state_dict
+from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = ["--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "4", "--num_key_value_heads", "2"]
+
+
+def test_chat_cli_runs_builtin_prompts_with_lora(tmp_path, tiny_tokenizer_dir):
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(MiniMindConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                               num_key_value_heads=2, vocab_size=600))
+    save_native(model, str(tmp_path / "full_sft_32.pth"))
+    lora = apply_lora(model, rank=2)
+    (tmp_path / "lora").mkdir()
+    torch.save(lora_state_dict(lora), tmp_path / "lora" / "lora_identity_32.pth")
+    r = subprocess.run([sys.executable, "eval_model.py", "--out_dir", str(tmp_path), "--tokenizer_dir",
+                        tiny_tokenizer_dir, *SIZE, "--interactive", "0", "--max_new_tokens", "8", "--show_speed",
+                        "1", "--lora_weight", "lora_identity", "--history_cnt", "2"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("👤:") == 5 and r.stdout.count("🤖:") == 5 and "tokens/s]" in r.stdout
+
+    missing = subprocess.run([sys.executable, "eval_model.py", "--out_dir", str(tmp_path / "none"),
+                              "--tokenizer_dir", tiny_tokenizer_dir, *SIZE, "--interactive", "0"],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "no checkpoint at" in missing.stderr and "Traceback" not in missing.stderr
