@@ -380,7 +380,7 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     run.print(f"{run.stage}: {count_params(raw_model) / 1e6:.2f}M params, {len(dataset)} samples, "
               f"{total_steps} steps × {args.batch_size}×{accum}×{run.world_size} on {device} ({run.dtype})")
 
-    def save(final=False):
+    def save():
         # Inference weights: half precision like upstream. Resume state: fp32 weights + everything else.
         if run.is_main:
             half = torch.float16 if run.dtype == torch.float16 else torch.bfloat16
@@ -491,7 +491,7 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     finally:
         bar.close()
         logger.close()
-    save(final=True)
+    save()
     summary = {"stage": run.stage, "steps": pos.step, "tokens": pos.tokens, "wall_time_s": pos.elapsed,
                "tok_per_s": pos.tokens / max(pos.elapsed, 1e-9), "final_loss": last.get("loss"),
                "weights": run.weight_file(), "metrics": logger.metrics_path,
