@@ -101,8 +101,10 @@ PRESETS = {
     "minimind2-small": dict(hidden_size=512, num_hidden_layers=8),                    # ≈25.8M
     "minimind2": dict(hidden_size=768, num_hidden_layers=16),                         # ≈104M
     "minimind2-moe": dict(hidden_size=640, num_hidden_layers=8, use_moe=True),        # 4 routed (top-2) + 1 shared
-    "tiny": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                 intermediate_size=512, max_position_embeddings=2048),
+    # ~1M: on a 2-core CPU, more optimizer steps beat more width (192 wide: 4.1% held-out QA; 128 wide with the
+    # 1.7x steps the same minutes buy: 28%).
+    "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                 intermediate_size=384, max_position_embeddings=2048),
 }
 
 

@@ -54,7 +54,7 @@ def main():
     p.add_argument("--qa_copies", type=int, default=8)
     p.add_argument("--choice_copies", type=int, default=4)
     p.add_argument("--vocab_size", type=int, default=2000)
-    p.add_argument("--pretrain_steps", type=int, default=720)
+    p.add_argument("--pretrain_steps", type=int, default=1200)
     p.add_argument("--sft_steps", type=int, default=200)
     p.add_argument("--pretrain_batch_size", type=int, default=8,
                    help="small batches = more optimizer steps for the same tokens, which memorization needs")
