@@ -15,7 +15,7 @@ import os
 import torch
 
 from eval_model import build_parser, load_model
-from evals.ceval_data import detect_format, read_split
+from evals.ceval_data import category_of, detect_format, read_split
 from evals.choice import build_prompt, predict_choices
 
 HEADERS = {"ceval": "以下是中国关于{subject}考试的单项选择题，请选出其中的正确答案。\n\n",
@@ -65,14 +65,20 @@ def main():
                 w.writerow([s, len(v), f"{sum(v) / len(v):.4f}"])
         n = sum(len(v) for v in scored.values())
         overall = sum(sum(v) for v in scored.values()) / n
+        by_category = {}
+        for s, v in scored.items():
+            by_category.setdefault(category_of(s), []).extend(v)
         summary = {"format": fmt, "split": args.split, "shots": args.shots, "chat": args.chat, "n": n,
                    "overall": overall, "chance": 0.25,
+                   "by_category": {c: sum(v) / len(v) for c, v in sorted(by_category.items())},
                    "by_subject": {s: sum(v) / len(v) for s, v in sorted(scored.items())}}
         with open(os.path.join(args.save_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2, ensure_ascii=False)
         width = max(map(len, scored))
         for s, v in sorted(scored.items()):
             print(f"{s:<{width}}  {len(v):>5}  {100 * sum(v) / len(v):6.2f}%")
+        for c, acc in summary["by_category"].items():
+            print(f"[{c}]".ljust(width) + f"  {len(by_category[c]):>5}  {100 * acc:6.2f}%")
         print(f"{'overall':<{width}}  {n:>5}  {100 * overall:6.2f}%   (chance 25%)")
     if any(r["answer"] is None for r in rows):
         submission = {}

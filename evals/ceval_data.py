@@ -51,3 +51,27 @@ def read_ceval_split(data_dir: str, split: str, subjects=None, cmmlu: bool = Fal
     if subjects and not rows:
         raise ValueError(f"none of the subjects {subjects} found in {folder}")
     return rows
+
+
+# C-Eval's grouping of its 52 subjects (the benchmark reports averages per group; Huang et al. 2023, arXiv:2305.08322).
+CEVAL_CATEGORIES = {
+    "STEM": ["computer_network", "operating_system", "computer_architecture", "college_programming",
+             "college_physics", "college_chemistry", "advanced_mathematics", "probability_and_statistics",
+             "discrete_mathematics", "electrical_engineer", "metrology_engineer", "high_school_mathematics",
+             "high_school_physics", "high_school_chemistry", "high_school_biology", "middle_school_mathematics",
+             "middle_school_biology", "middle_school_physics", "middle_school_chemistry", "veterinary_medicine"],
+    "Social Science": ["college_economics", "business_administration", "marxism", "mao_zedong_thought",
+                       "education_science", "teacher_qualification", "high_school_politics", "high_school_geography",
+                       "middle_school_politics", "middle_school_geography"],
+    "Humanities": ["modern_chinese_history", "ideological_and_moral_cultivation", "logic", "law",
+                   "chinese_language_and_literature", "art_studies", "professional_tour_guide", "legal_professional",
+                   "high_school_chinese", "high_school_history", "middle_school_history"],
+    "Other": ["civil_servant", "sports_science", "plant_protection", "basic_medicine", "clinical_medicine",
+              "urban_and_rural_planner", "accountant", "fire_engineer", "environmental_impact_assessment_engineer",
+              "tax_accountant", "physician"],
+}
+SUBJECT_CATEGORY = {s: c for c, subjects in CEVAL_CATEGORIES.items() for s in subjects}
+
+
+def category_of(subject: str) -> str:
+    return SUBJECT_CATEGORY.get(subject, "Uncategorized")

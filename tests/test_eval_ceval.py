@@ -42,6 +42,8 @@ def test_ceval_and_cmmlu_layouts_end_to_end(tmp_path, tiny_tokenizer_dir):
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
     assert summary["format"] == "ceval" and summary["n"] == 16 and set(summary["by_subject"]) == {"math", "law"}
+    assert set(summary["by_category"]) == {"Humanities", "Uncategorized"}  # law is Humanities in C-Eval
+    assert summary["by_category"]["Humanities"] == summary["by_subject"]["law"]
     assert (tmp_path / "r1" / "accuracy_by_subject.csv").read_text().startswith("subject,n,accuracy")
 
     r = run("--data_dir", str(ce), "--split", "test", "--chat", "0", "--save_dir", str(tmp_path / "r2"))

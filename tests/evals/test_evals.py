@@ -6,7 +6,7 @@ import torch
 
 from dataset.embedded_world import check_answer
 from evals.batching import left_pad
-from evals.ceval_data import read_ceval_split
+from evals.ceval_data import CEVAL_CATEGORIES, read_ceval_split
 from evals.choice import LETTERS, build_prompt, format_question, letter_token_ids, predict_choices
 from evals.lm_loss import heldout_loss
 from evals.qa import chat_replies, exact_match
@@ -96,3 +96,10 @@ def test_chat_replies_batched_equal_single_and_exact_match(tok):
     recs = [{"answer": "Beijing", "lang": "en", "kind": "echo"}, {"answer": "上海", "lang": "zh", "kind": "echo"}]
     assert exact_match(recs, ["He lives in beijing.", "北京"], check_answer) == {"all": 0.5, "en/echo": 1.0,
                                                                                 "zh/echo": 0.0}
+
+
+def test_ceval_has_52_subjects_in_4_categories():
+    subjects = [s for group in CEVAL_CATEGORIES.values() for s in group]
+    assert len(subjects) == len(set(subjects)) == 52
+    assert {k: len(v) for k, v in CEVAL_CATEGORIES.items()} == {"STEM": 20, "Social Science": 10, "Humanities": 11,
+                                                                "Other": 11}
