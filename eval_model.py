@@ -16,7 +16,7 @@ import torch
 from model.args import add_model_args, config_from_args
 from model.generate import stream_generate
 from model.tokenizer import DEFAULT_TOKENIZER_DIR, load_tokenizer
-from model.weights import load_into, load_state_dict, weight_path
+from model.weights import load_native, load_state_dict, weight_path
 
 PROMPTS = {
     "chat": ["你好，请介绍一下你自己。", "Who are you?", "3加4等于几？", "What is 5 plus 2?", "把“北京”翻译成英文。"],
@@ -54,10 +54,7 @@ def load_model(args, device):
         return model.to(device).eval(), tokenizer, True
     tokenizer = load_tokenizer(args.tokenizer_dir)
     config = config_from_args(args, vocab_size=len(tokenizer))
-    from model.model_minimind import MiniMindForCausalLM
-    model = MiniMindForCausalLM(config)
-    path = weight_path(args.out_dir, args.weight, config.hidden_size, config.use_moe)
-    load_into(model, {k: v.float() for k, v in load_state_dict(path).items()}, source=path)
+    model = load_native(weight_path(args.out_dir, args.weight, config.hidden_size, config.use_moe), config)
     if args.lora_weight != "none":
         from model.model_lora import apply_lora, load_lora, merge_lora
         lora_path = weight_path(os.path.join(args.out_dir, "lora"), args.lora_weight, config.hidden_size,

@@ -16,7 +16,7 @@ import torch
 from model.args import add_model_args, config_from_args
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.tokenizer import DEFAULT_TOKENIZER_DIR
-from model.weights import load_into, load_state_dict
+from model.weights import atomic_save, load_into, load_state_dict
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -94,10 +94,7 @@ def import_hf(hf_dir: str) -> MiniMindForCausalLM:
 
 def save_native(model: MiniMindForCausalLM, path: str, dtype=torch.float16):
     """Half-precision inference weights, as upstream ships them; written atomically."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save({k: v.to(dtype) for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    atomic_save({k: v.to(dtype) for k, v in model.state_dict().items()}, path)
 
 
 def main():

@@ -1,4 +1,5 @@
-"""Reading and naming native checkpoints (`out/{stage}_{hidden}[_moe].pth`, MiniMind2's state-dict names)."""
+"""Reading, writing and naming native checkpoints (`out/{stage}_{hidden}[_moe].pth`, MiniMind2's state-dict names)."""
+import contextlib
 import os
 
 import torch
@@ -8,6 +9,18 @@ from .model_minimind import MiniMindConfig, MiniMindForCausalLM
 
 def weight_path(out_dir: str, stage: str, hidden_size: int, use_moe: bool) -> str:
     return os.path.join(out_dir, f"{stage}_{hidden_size}{'_moe' if use_moe else ''}.pth")
+
+
+def atomic_save(obj, path: str):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)  # a crash mid-write leaves the previous file intact
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)  # and no half-written temp file behind it
+        raise
 
 
 def load_state_dict(path: str) -> dict:

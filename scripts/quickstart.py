@@ -105,10 +105,8 @@ def main():
     hidden = config.hidden_size
     pre = load_native(os.path.join(out, f"pretrain_{hidden}.pth"), config)
     sft = load_native(os.path.join(out, f"full_sft_{hidden}.pth"), config)
-    report["pretrain"] = {"heldout_loss": heldout_loss(pre, tokenizer, os.path.join(world, "pretrain_heldout.jsonl"),
-                                                       max_seq_len=args.seq_len)}
-    report["pretrain"].update({k: report["pretrain"]["heldout_loss"][k] for k in ("bpb", "ppl")})
-    report["pretrain"]["heldout_loss"] = report["pretrain"]["heldout_loss"]["loss"]
+    held = heldout_loss(pre, tokenizer, os.path.join(world, "pretrain_heldout.jsonl"), max_seq_len=args.seq_len)
+    report["pretrain"] = {"heldout_loss": held["loss"], "bpb": held["bpb"], "ppl": held["ppl"]}
     qa = jsonl(os.path.join(world, "qa_heldout.jsonl"))
     qa_train = jsonl(os.path.join(world, "qa_train_sample.jsonl"))
     replies = chat_replies(sft, tokenizer, [r["conversations"] for r in qa])

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from model.args import add_model_args, config_from_args
 from model.model_minimind import MiniMindForCausalLM, count_params
 from model.tokenizer import DEFAULT_TOKENIZER_DIR
-from model.weights import load_into, load_state_dict, weight_path
+from model.weights import atomic_save, load_into, load_state_dict, weight_path
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -103,16 +103,9 @@ class Runtime:
             print(*a, **k, flush=True)
 
     def weight_file(self, stage=None):
-        c = self.args
-        return weight_path(c.out_dir, stage or c.save_weight or self.stage, self.hidden_size, self.use_moe)
-
-    @property
-    def hidden_size(self):
-        return config_from_args(self.args).hidden_size
-
-    @property
-    def use_moe(self):
-        return config_from_args(self.args).use_moe
+        size = config_from_args(self.args)
+        return weight_path(self.args.out_dir, stage or self.args.save_weight or self.stage, size.hidden_size,
+                           size.use_moe)
 
     def resume_file(self):
         name = os.path.basename(self.weight_file()).removesuffix(".pth")
@@ -127,7 +120,7 @@ class Runtime:
             if not os.path.isfile(path):
                 raise SystemExit(f"--from_weight {self.args.from_weight}: {path} not found (train that stage first, "
                                  f"or pass --from_weight none)")
-            load_into(model, {k: v.float() for k, v in load_state_dict(path).items()}, source=path)
+            load_into(model, load_state_dict(path), source=path)  # copy_ casts half → fp32
             self.print(f"loaded {path}")
         return model
 
@@ -253,18 +246,6 @@ def batches_per_epoch(n, batch_size, world):
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints
-def atomic_save(obj, path):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)  # a crash mid-write leaves the previous file intact
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)  # and no half-written temp file behind it
-        raise
-
-
 def rng_state():
     name, keys, pos, has_gauss, gauss = np.random.get_state()  # plain values: loadable with weights_only=True
     state = {"python": random.getstate(), "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
