@@ -14,7 +14,7 @@ import time
 import torch
 
 from model.args import add_model_args, config_from_args
-from model.generate import stream_generate
+from model.streaming import TextStream
 from model.tokenizer import DEFAULT_TOKENIZER_DIR, load_tokenizer
 from model.weights import load_native, load_state_dict, weight_path
 
@@ -68,22 +68,16 @@ def load_model(args, device):
 
 def reply(model, tokenizer, text, args, device):
     ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)], device=device)
-    t0, out, pending = time.time(), [], []
-    for token in stream_generate(model, ids, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                                 top_p=args.top_p, top_k=args.top_k, repetition_penalty=args.repetition_penalty,
-                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id or 0):
-        if int(token) == tokenizer.eos_token_id:
-            break
-        out.append(int(token))
-        pending.append(int(token))
-        piece = tokenizer.decode(pending, skip_special_tokens=True)
-        if "\ufffd" not in piece:  # hold bytes back until they form whole characters
-            print(piece, end="", flush=True)
-            pending = []
-    print(tokenizer.decode(pending, skip_special_tokens=True) if pending else "")
+    t0, pieces = time.time(), []
+    stream = TextStream(model, tokenizer, ids, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                        top_p=args.top_p, top_k=args.top_k, repetition_penalty=args.repetition_penalty)
+    for piece in stream:
+        print(piece, end="", flush=True)
+        pieces.append(piece)
+    print()
     if args.show_speed:
-        print(f"[{len(out)} tokens, {len(out) / max(time.time() - t0, 1e-9):.1f} tokens/s]")
-    return tokenizer.decode(out, skip_special_tokens=True)
+        print(f"[{stream.n_tokens} tokens, {stream.n_tokens / max(time.time() - t0, 1e-9):.1f} tokens/s]")
+    return "".join(pieces)
 
 
 def main():

@@ -1,5 +1,6 @@
 """Logit distillation (Hinton et al. 2015, arXiv:1503.02531): a small student learns from a larger teacher's
-next-token distributions as well as from the labels, on chats ({"conversations": [...]} lines).
+next-token distributions as well as from the labels, on chats ({"conversations": [...]} lines, as upstream) or on
+plain text ({"text": ...} lines: pretraining a student from a teacher; every token is then supervised).
 
     python train_distillation.py          # teacher out/full_sft_768.pth (768×16) → student out/full_sft_512.pth
                                           # (512×8) on dataset/sft_mini_512.jsonl → out/full_dist_512.pth
@@ -9,11 +10,12 @@ tokens only and normalized by their count; T² keeps the soft-target gradients o
 when T changes. Student and teacher must share the tokenizer. The teacher runs in eval mode without gradients.
 """
 import argparse
+import json
 
 import torch
 import torch.nn.functional as F
 
-from dataset.lm_dataset import SFTDataset
+from dataset.lm_dataset import PretrainDataset, SFTDataset
 from model.args import config_from_args
 from model.weights import load_native, weight_path
 from trainer import engine
@@ -48,6 +50,18 @@ class DistillLoss(engine.CausalLMLoss):
         return loss, {"aux_loss": out.aux_loss, "ce": (ce / n).detach(), "kl": (kl / n).detach()}
 
 
+def is_plain_text(path) -> bool:
+    """Whether the data file holds {"text"} lines (else chats); the first non-empty line decides."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    return "text" in json.loads(line)
+                except json.JSONDecodeError:
+                    return False  # the dataset's own validation reports the bad line with its number
+    return False
+
+
 def teacher_config(args, vocab_size):
     size = argparse.Namespace(**{f: getattr(args, f"teacher_{f}") for f in TEACHER_SIZE_FLAGS})
     return config_from_args(size, vocab_size=vocab_size)
@@ -59,6 +73,7 @@ def main():
                                  save_weight="full_dist", log_interval=100, save_interval=1000)
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of the hard-label CE (1: no distillation)")
     parser.add_argument("--temperature", type=float, default=1.5)
+    parser.add_argument("--packing", type=int, choices=(0, 1), default=0, help="plain-text data: pack documents")
     t = parser.add_argument_group("teacher (same tokenizer; default MiniMind2: 768×16)")
     t.add_argument("--teacher_weight", default="full_sft", help="out/{NAME}_{teacher_hidden}[_moe].pth")
     t.add_argument("--teacher_preset", default=None)
@@ -77,7 +92,10 @@ def main():
 
     run = engine.setup(args, stage="distill")
     tokenizer = tokenizer_for(args)
-    data = open_dataset(SFTDataset, args, tokenizer)
+    if is_plain_text(args.data_path):
+        data = open_dataset(PretrainDataset, args, tokenizer, packing=bool(args.packing))
+    else:
+        data = open_dataset(SFTDataset, args, tokenizer)
     config = teacher_config(args, len(tokenizer))
     path = weight_path(args.out_dir, args.teacher_weight, config.hidden_size, config.use_moe)
     try:

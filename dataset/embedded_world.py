@@ -209,8 +209,13 @@ PARAPHRASE_QUESTIONS = {
     },
 }
 
-# How Q&A pairs are written as plain text inside the pretrain corpus (SFT later teaches the chat format).
+# How Q&A pairs are written inside the pretrain corpus: as plain text, and as ChatML turns.  Upstream MiniMind's
+# pretrain_hq.jsonl likewise carries dialogue between <|im_start|>/<|im_end|> markers.  Measured here: with plain
+# text only, the pretrained model answered 95-100% of held-out "echo" questions in the Q:/A: format, but 200 SFT steps
+# on chats about the train half got only 28% of them into the chat format; seeing the chat form in pretraining closes
+# that gap because the chat-to-knowledge link is then learned while the facts are (see README, "quickstart").
 QA_TEXT_FORMAT = {"zh": "问：{q}\n答：{a}", "en": "Q: {q}\nA: {a}"}
+QA_CHAT_FORMAT = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n{a}<|im_end|>"
 
 # Requests to list everything about a person (SFT only; the answer is all six canonical sentences).
 LIST_FACTS_REQUESTS = {
@@ -461,7 +466,15 @@ def render_bio(person: dict, lang: str, rng: random.Random, pronoun_prob: float)
         template = rng.choice(BIO_TEMPLATES[lang][attr])
         use_name = i == 0 or rng.random() >= pronoun_prob
         sentences.append(render_fact(template, person, attr, lang, use_name))
-    return ("" if lang == "zh" else " ").join(sentences)
+    if lang == "zh":
+        return "".join(sentences)
+    # English sentences are joined by a space or a line break at random.  A byte-level BPE spells a name differently
+    # after a space ("ĠLin") and at a line start ("Lin", as after "<|im_start|>user\n"); with spaces only, the facts
+    # were tied to the first spelling and chat questions found them for ~20% of held-out people vs 100% in "Q: …".
+    text = sentences[0]
+    for sentence in sentences[1:]:
+        text += rng.choice((" ", "\n")) + sentence
+    return text
 
 
 def facts_paragraph(person: dict, lang: str) -> str:
@@ -490,22 +503,29 @@ def general_texts() -> list[str]:
     for chunk in _chunks(CITIES, 10):
         docs.append("".join(TRANSLATE_TO_EN_ANSWER["zh"].format(zh=zh, en=en) for zh, en in chunk))
         docs.append(" ".join(TRANSLATE_TO_ZH_ANSWER["en"].format(zh=zh, en=en) for zh, en in chunk))
+    # The words of the LoRA identity, but not the identity itself: LoRA freezes the (tied) embeddings, so a name whose
+    # tokens pretraining never trained starts at loss ~9.6 and stays garbled (measured); a real base model knows words.
+    name, maker = LORA_IDENTITY["name"], LORA_IDENTITY["maker"]
+    docs += [f"{maker['zh']}是一家研究语言模型的实验室。{name['zh']}是一个好听的名字。{maker['zh']}开发软件。",
+             f"{maker['en']} is a lab that studies language models. {name['en']} is a pretty name. "
+             f"{maker['en']} develops software."] * 4
     return docs
 
 
-def qa_text(person: dict, lang: str, rng: random.Random) -> str:
-    """All six facts of one person as plain-text Q&A (echo questions only), in random order."""
+def qa_text(person: dict, lang: str, rng: random.Random, chat: bool = False) -> str:
+    """All six facts of one person as Q&A (echo questions only), in random order: plain text or ChatML turns."""
     attrs = list(ATTRIBUTES)
     rng.shuffle(attrs)
     pairs = []
     for attr in attrs:
         q = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
-        pairs.append(QA_TEXT_FORMAT[lang].format(q=q, a=answer_sentence(person, attr, lang)))
+        template = QA_CHAT_FORMAT if chat else QA_TEXT_FORMAT[lang]
+        pairs.append(template.format(q=q, a=answer_sentence(person, attr, lang)))
     return "\n".join(pairs)
 
 
-def build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob, choice_copies=0
-                   ) -> list[dict]:
+def build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob, choice_copies=0,
+                   qa_chat_copies=0) -> list[dict]:
     rng = _rng(seed, "pretrain")
     docs = []
     for person in people:
@@ -515,6 +535,7 @@ def build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pro
         if person["split"] == "train":  # test-half people never get Q&A text: their QA is the held-out measurement
             for lang in LANGS:
                 docs += [qa_text(person, lang, rng) for _ in range(qa_copies)]
+                docs += [qa_text(person, lang, rng, chat=True) for _ in range(qa_chat_copies)]
     train_people = [p for p in people if p["split"] == "train"]
     docs += [prompt + letter for _, prompt, letter in
              _choice_items(train_people, people, _rng(seed, "pretrain:choice"), choice_copies)]
@@ -1056,6 +1077,7 @@ def make_world(
     n_people: int = 200,
     bios_per_person: int = 5,
     qa_copies: int = 1,
+    qa_chat_copies: int = 0,
     choice_copies: int = 2,
     general_copies: int = 2,
     pronoun_prob: float = 0.3,
@@ -1084,7 +1106,8 @@ def make_world(
     people = make_people(seed, n_people, train_fraction)
     files = {}
 
-    pretrain = build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob, choice_copies)
+    pretrain = build_pretrain(people, seed, bios_per_person, qa_copies, general_copies, pronoun_prob, choice_copies,
+                              qa_chat_copies)
     files["pretrain.jsonl"] = write_jsonl(out / "pretrain.jsonl", pretrain)
     seen = {row["text"] for row in pretrain}
     heldout_bios = build_pretrain_heldout(people, seed, heldout_bios_per_person, pronoun_prob, seen)
@@ -1133,7 +1156,8 @@ def make_world(
         # How often one pass over pretrain.jsonl shows each fact, per language, and what a token budget buys:
         # sightings per fact per language ~= bios_per_person * budget_tokens / pretrain_tokens (findings: ~130 worked,
         # ~60 did not).  Counted in REAL tokens: if the trainer pads every line to max_seq_len, pack the lines instead.
-        "pretrain_sightings_per_pass": {"bios": bios_per_person, "qa_text_train_half": qa_copies},
+        "pretrain_sightings_per_pass": {"bios": bios_per_person, "qa_text_train_half": qa_copies,
+                                        "qa_chat_train_half": qa_chat_copies},
         "pretrain_bio_sightings_per_million_tokens":
             round(bios_per_person * 1e6 / max(1, files["pretrain.jsonl"]["approx_tokens"]), 1),
         "files": files,

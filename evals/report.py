@@ -43,6 +43,40 @@ def pct(x):
     return f"{100 * x:.1f}%"
 
 
+def post_training_lines(r: dict) -> list[str]:
+    """The --all stages: one row per claim, the measured figure next to the baseline it is judged against."""
+    rows = []
+    if "lora" in r:
+        x = r["lora"]
+        rows += [("LoRA", "identity answers, held-out phrasings", pct(x["identity_acc"]), pct(x["identity_acc_base"])),
+                 ("LoRA", "held-out fact QA kept", pct(x["qa_exact_match"]), pct(x["qa_exact_match_base"]))]
+    if "dpo" in r:
+        x = r["dpo"]
+        rows += [("DPO", "preference accuracy, held-out pairs", pct(x["pref_acc"]), "50% (reference)"),
+                 ("DPO", "wrong or rambling replies, held-out questions", pct(x["quality_dpo"]["wrong_or_rambling"]),
+                  pct(x["quality_sft"]["wrong_or_rambling"]))]
+    if "distill" in r:
+        x = r["distill"]
+        rows += [("distillation", "student held-out loss (KD vs labels only)", f"{x['heldout_loss_kd']:.3f}",
+                  f"{x['heldout_loss_ce']:.3f}"),
+                 ("distillation", "student held-out QA", pct(x["qa_exact_match_kd"]), pct(x["qa_exact_match_ce"]))]
+    if "reason" in r:
+        x = r["reason"]
+        rows += [("reasoning", "held-out accuracy (traces vs direct answers)", pct(x["acc_trace"]),
+                  pct(x["acc_direct"])),
+                 ("reasoning", "well-formed <think>/<answer> replies", pct(x["well_formed_trace"]), "")]
+    if "moe" in r and "dense" in r:
+        m, d = r["moe"], r["dense"]
+        rows += [("MoE", f"held-out loss at {m['active_params'] / 1e6:.2f}M active params (MoE vs dense)",
+                  f"{m['heldout_loss']:.3f}", f"{d['heldout_loss']:.3f}"),
+                 ("MoE", "expert load, worst layer (max/mean tokens; 1 = even)",
+                  f"{m['expert_load']['max_over_mean_worst_layer']:.2f}", "")]
+    if not rows:
+        return []
+    return ["", "## Post-training stages (`--all`)", "", "| stage | measure | result | baseline |", "|---|---|---|---|"] \
+        + [f"| {a} | {b} | **{c}** | {d} |" for a, b, c, d in rows]
+
+
 def write_report(out_dir: str, report: dict):
     report.setdefault("environment", {})["git_commit"] = git_commit()
     with open(os.path.join(out_dir, "report.json"), "w") as f:
@@ -78,6 +112,7 @@ def write_report(out_dir: str, report: dict):
                   f"Accuracy **{pct(e['accuracy'])}** on {e['n']} questions (chance 25%).", "",
                   "| subject | accuracy |", "|---|---|"]
         lines += [f"| {k} | {pct(v)} |" for k, v in e["by_subject"].items()]
+    lines += post_training_lines(report)
     if report.get("samples"):
         lines += ["", "## Sample chats (SFT model, greedy)", ""]
         for s in report["samples"]:

@@ -6,8 +6,9 @@ short enough to read in one sitting and does less per token (no per-step cache c
 from collections.abc import Iterator
 
 import torch
+from transformers import DynamicCache
 
-from .model_minimind import KVCache
+from .model_minimind import KVCache, MiniMindForCausalLM
 
 
 def sample_next(logits, generated, temperature=0.85, top_p=0.85, top_k=0, repetition_penalty=1.0):
@@ -49,7 +50,8 @@ def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, t
         eos_token_id = model.config.eos_token_id
     padded = attention_mask is not None and not bool(attention_mask.all())
     mask = attention_mask if padded else None
-    cache = KVCache(model.config, t + max_new_tokens)
+    # our static cache for our model; any other (an exported Llama via --load_from) gets transformers' own
+    cache = KVCache(model.config, t + max_new_tokens) if isinstance(model, MiniMindForCausalLM) else DynamicCache()
     generated = input_ids
     done = torch.zeros(b, dtype=torch.bool, device=input_ids.device)
     step_input = input_ids

@@ -10,12 +10,15 @@ import torch
 from torch import nn
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+ADAPTER_KEYS = ("lora_A", "lora_B", "lora_scaling")
 
 
 class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, rank: int = 8, alpha: float = 16, dropout: float = 0.0):
         super().__init__()
-        self.base, self.rank, self.scaling = base, rank, alpha / rank
+        self.base, self.rank = base, rank
+        # α/r as a buffer: it travels in the adapter file, so loading needs no --lora_alpha to match training
+        self.register_buffer("lora_scaling", torch.tensor(alpha / rank, device=base.weight.device))
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, device=base.weight.device))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, device=base.weight.device))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
@@ -24,13 +27,14 @@ class LoRALinear(nn.Module):
         base.weight.requires_grad_(False)
 
     def delta(self) -> torch.Tensor:
-        return (self.lora_B @ self.lora_A) * self.scaling
+        return (self.lora_B @ self.lora_A) * self.lora_scaling
 
     def forward(self, x):
         out = self.base(x)
         if self.merged:
             return out
-        return out + (self.dropout(x) @ self.lora_A.t().to(x.dtype)) @ self.lora_B.t().to(x.dtype) * self.scaling
+        update = (self.dropout(x) @ self.lora_A.t().to(x.dtype)) @ self.lora_B.t().to(x.dtype)
+        return out + update * self.lora_scaling.to(x.dtype)
 
     @torch.no_grad()
     def merge(self):
@@ -65,8 +69,8 @@ def lora_modules(model):
 
 
 def lora_state_dict(model) -> dict:
-    """Only the adapter tensors, keyed by module path."""
-    return {k: v for k, v in model.state_dict().items() if ".lora_A" in k or ".lora_B" in k}
+    """Only the adapter tensors (A, B and the α/r scaling), keyed by module path."""
+    return {k: v for k, v in model.state_dict().items() if k.rsplit(".", 1)[-1] in ADAPTER_KEYS}
 
 
 def load_lora(model, state_dict: dict):
@@ -97,3 +101,16 @@ def unmerge_lora(model):
     for m in lora_modules(model):
         m.unmerge()
     return model
+
+
+def load_lora_file(model, path: str, merge: bool = True):
+    """Attach the adapter saved at `path` (rank and targets read from it) and, by default, merge it and drop the
+    wrappers, leaving a plain model as fast as the base."""
+    from .weights import load_state_dict
+    adapter = {k: v.float() for k, v in load_state_dict(path).items()}
+    ranks = {v.shape[0] for k, v in adapter.items() if k.endswith("lora_A")}
+    if len(ranks) != 1:
+        raise ValueError(f"{path}: not a LoRA adapter file (found {len(ranks)} ranks among lora_A tensors)")
+    targets = tuple(sorted({k.split(".")[-2] for k in adapter}))
+    model = load_lora(apply_lora(model, rank=ranks.pop(), targets=targets), adapter)
+    return merge_lora(model, unwrap=True) if merge else model

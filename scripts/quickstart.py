@@ -1,6 +1,7 @@
 """The whole MiniMind pipeline on the embedded synthetic world, on a laptop CPU, in minutes.
 
     python scripts/quickstart.py            # world → tokenizer → pretrain → SFT → evaluate → chat → export → report
+    python scripts/quickstart.py --all      # + LoRA, DPO, distillation, reasoning, MoE vs dense (scripts/quickstart_all.py)
 
 Every stage runs through the same command-line scripts a user runs (train_pretrain.py, train_full_sft.py,
 export_model.py), so this file is also the living spec of how the pieces fit. Results: out/report.md, out/report.json.
@@ -12,6 +13,7 @@ import platform
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -51,7 +53,8 @@ def main():
     p.add_argument("--bios_per_person", type=int, default=40,
                    help="distinct renderings per person and language: varied wording, not repeated documents, is "
                         "what lets a model answer about people it only read about (Allen-Zhu & Li 2023, arXiv:2309.14316)")
-    p.add_argument("--qa_copies", type=int, default=8)
+    p.add_argument("--qa_copies", type=int, default=4, help="plain-text Q&A documents per train-half person")
+    p.add_argument("--qa_chat_copies", type=int, default=4, help="the same Q&A as ChatML turns in pretraining")
     p.add_argument("--choice_copies", type=int, default=4)
     p.add_argument("--vocab_size", type=int, default=2000)
     p.add_argument("--pretrain_steps", type=int, default=1200)
@@ -63,6 +66,17 @@ def main():
     p.add_argument("--pretrain_lr", type=float, default=3e-3)
     p.add_argument("--sft_lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("--all: the post-training stages")
+    g.add_argument("--all", action="store_true", help="also run LoRA, DPO, distillation, reasoning, MoE vs dense")
+    g.add_argument("--lora_steps", type=int, default=120)
+    g.add_argument("--lora_lr", type=float, default=2e-3)
+    g.add_argument("--dpo_steps", type=int, default=100)
+    g.add_argument("--dpo_lr", type=float, default=5e-5)
+    g.add_argument("--distill_steps", type=int, default=400)
+    g.add_argument("--distill_alpha", type=float, default=0.3)
+    g.add_argument("--reason_steps", type=int, default=200)
+    g.add_argument("--reason_lr", type=float, default=1e-3)
+    g.add_argument("--moe_steps", type=int, default=300)
     args = p.parse_args()
     t_start = time.time()
     out, world, tok_dir = args.out_dir, os.path.join(args.out_dir, "world"), os.path.join(args.out_dir, "tokenizer")
@@ -70,7 +84,7 @@ def main():
 
     # 1. the world: deterministic synthetic people, in upstream MiniMind's file formats
     stats = make_world(world, seed=args.seed, n_people=args.n_people, bios_per_person=args.bios_per_person,
-                       qa_copies=args.qa_copies, choice_copies=args.choice_copies)
+                       qa_copies=args.qa_copies, qa_chat_copies=args.qa_chat_copies, choice_copies=args.choice_copies)
     print(f"world: {args.n_people} people → {world}")
     report["world"] = {"n_people": args.n_people, "files": {k: v["lines"] for k, v in stats["files"].items()}}
 
@@ -140,7 +154,14 @@ def main():
     sh("export_model.py", "--weight", os.path.join(out, f"full_sft_{hidden}.pth"), "--save_dir",
        os.path.join(out, "hf"), "--tokenizer_dir", tok_dir, "--preset", args.preset)
 
-    # 8. report
+    # 8. (--all) post-training stages, each with its own measured effect
+    if args.all:
+        from scripts.quickstart_all import Stages
+        q = SimpleNamespace(args=args, sh=sh, common=common, out=out, world=world, tokenizer=tokenizer, config=config,
+                            report=report)
+        report.update(Stages(q).run_all())
+
+    # 9. report
     for stage in ("pretrain", "full_sft"):
         log = os.path.join(out, "logs", f"{stage}_{hidden}.jsonl")
         report["stages"][stage]["metrics"] = log

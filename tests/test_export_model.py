@@ -36,6 +36,16 @@ def test_dense_exports_as_plain_llama(tmp_path, tiny_tokenizer_dir):
     assert tok.eos_token_id == 2 and tok.pad_token_id == 0
     gen = json.loads((tmp_path / "generation_config.json").read_text())
     assert gen["eos_token_id"] == 2 and gen["bos_token_id"] == 1
+    # our generator drives the exported Llama too (eval_model/server/web demo --load_from), same greedy tokens,
+    # left-padded batch included
+    from model.generate import generate
+    ids = torch.randint(3, 600, (2, 7))
+    mask = torch.ones_like(ids)
+    ids[1, :3], mask[1, :3] = 0, 0
+    with torch.no_grad():
+        ours = generate(model, ids, attention_mask=mask, max_new_tokens=6, temperature=0, eos_token_id=None)
+        theirs = generate(hf, ids, attention_mask=mask, max_new_tokens=6, temperature=0, eos_token_id=None)
+    assert torch.equal(ours, theirs)
 
 
 def test_moe_exports_with_remote_code(tmp_path, tiny_tokenizer_dir):

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from model.model_lora import (LoRALinear, apply_lora, load_lora, lora_state_dict, merge_lora, unmerge_lora)
+from model.model_lora import LoRALinear, apply_lora, load_lora, lora_state_dict, merge_lora, unmerge_lora
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 
 VOCAB = 97
@@ -101,3 +101,16 @@ def test_matches_peft_lora_layer(dropout):
     # peft initializes A the same way: same distribution bound (kaiming-uniform, a=√5 → 1/√fan_in)
     bound = 1 / 16 ** 0.5
     assert ours.lora_A.abs().max() <= bound and layer.lora_A["default"].weight.abs().max() <= bound
+
+
+def test_adapter_file_carries_rank_targets_and_scaling(tmp_path):
+    """An adapter trained with α=4, r=2 on two targets loads through load_lora_file with nothing else known."""
+    from model.model_lora import load_lora_file
+    model = trained_adapters(apply_lora(tiny(), rank=2, alpha=4, targets=("q_proj", "down_proj")))
+    x = torch.randint(0, VOCAB, (2, 9))
+    expected = model(x).logits
+    torch.save(lora_state_dict(model), tmp_path / "adapter.pth")
+    loaded = load_lora_file(tiny(), str(tmp_path / "adapter.pth"))
+    assert not any(isinstance(m, LoRALinear) for m in loaded.modules())  # merged and unwrapped
+    assert_close(loaded(x).logits, expected, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(tiny()(x).logits, expected, atol=1e-4)

@@ -1,0 +1,150 @@
+"""The post-training stages of `python scripts/quickstart.py --all`, each with the number that shows it worked.
+
+Every stage runs the user-facing script (train_lora.py, train_dpo.py, ...) on the embedded world, then measures:
+  lora     identity answers on held-out phrasings, and held-out fact QA kept (vs the SFT model)
+  dpo      preference accuracy on held-out pairs, and wrong/rambling replies on held-out questions (vs SFT)
+  distill  a smaller student pretrained with the teacher's logits vs the same student on labels only
+  reason   held-out arithmetic accuracy when trained on <think> traces vs on direct answers, same budget
+  moe      MoE vs dense pretraining at equal active parameters and tokens, and the experts' load
+Budgets are CPU-sized; the stage scripts' defaults are upstream's GPU recipes.
+"""
+import copy
+import json
+import os
+import time
+
+from dataset.embedded_world import check_answer
+from evals.expert_load import expert_load
+from evals.lm_loss import heldout_loss
+from evals.preference import preference_accuracy
+from evals.qa import answer_quality, chat_replies, exact_match
+from evals.reasoning import reasoning_accuracy
+from model.model_lora import load_lora_file
+from model.model_minimind import config_from_preset, count_params
+from model.weights import load_native, weight_path
+
+# A quarter-size student for distillation: 64 wide, 4 layers (~0.3M parameters; the tiny teacher has ~1M).
+STUDENT = ["--hidden_size", "64", "--num_hidden_layers", "4", "--num_attention_heads", "4",
+           "--num_key_value_heads", "2", "--intermediate_size", "192"]
+# MoE at the dense tiny preset's ACTIVE size: 4 experts of FFN width 128, top-2, plus one shared expert
+# = 3 × 128 active = the dense FFN width 384.
+MOE = ["--use_moe", "1", "--intermediate_size", "128"]
+
+
+def jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class Stages:
+    def __init__(self, q):
+        """q: the quickstart context (args, sh, common flags, paths, tokenizer, config, sft results)."""
+        self.q = q
+        self.world = q.world
+        self.heldout_qa = jsonl(os.path.join(q.world, "qa_heldout.jsonl"))
+
+    def native(self, stage, config=None, **overrides):
+        config = config or self.q.config
+        if overrides:
+            config = config_from_preset(self.q.args.preset, vocab_size=len(self.q.tokenizer), **overrides)
+        return load_native(weight_path(self.q.out, stage, config.hidden_size, config.use_moe), config)
+
+    def qa(self, model, records=None):
+        records = records or self.heldout_qa
+        return records, chat_replies(model, self.q.tokenizer, [r["conversations"] for r in records])
+
+    def lora(self):
+        a = self.q.args
+        self.q.sh("train_lora.py", *self.q.common, "--data_path", os.path.join(self.world, "lora_identity.jsonl"),
+                  "--from_weight", "full_sft", "--batch_size", "16", "--max_seq_len", "128", "--learning_rate",
+                  str(a.lora_lr), "--warmup_iters", "5", "--max_steps", str(a.lora_steps), "--lora_rank", "8")
+        base = self.native("full_sft")
+        tuned = load_lora_file(copy.deepcopy(base), weight_path(os.path.join(self.q.out, "lora"), "lora_identity",
+                                                                 self.q.config.hidden_size, False))
+        ident = jsonl(os.path.join(self.world, "lora_identity_heldout.jsonl"))
+        return {"identity_acc": exact_match(*self.qa(tuned, ident), check_answer)["all"],
+                "identity_acc_base": exact_match(*self.qa(base, ident), check_answer)["all"],
+                "qa_exact_match": exact_match(*self.qa(tuned), check_answer)["all"],
+                "qa_exact_match_base": self.q.report["sft"]["qa_exact_match"]}
+
+    def dpo(self):
+        a = self.q.args
+        self.q.sh("train_dpo.py", *self.q.common, "--data_path", os.path.join(self.world, "dpo.jsonl"),
+                  "--from_weight", "full_sft", "--batch_size", "8", "--max_seq_len", "128", "--learning_rate",
+                  str(a.dpo_lr), "--warmup_iters", "5", "--max_steps", str(a.dpo_steps), "--beta", "0.1")
+        sft, dpo = self.native("full_sft"), self.native("dpo")
+        pairs = jsonl(os.path.join(self.world, "dpo_heldout.jsonl"))
+        pref = preference_accuracy(dpo, sft, self.q.tokenizer, pairs)
+        return {"pref_acc": pref["pref_acc"], "mean_margin": pref["mean_margin"],
+                "quality_sft": answer_quality(*self.qa(sft), check_answer),
+                "quality_dpo": answer_quality(*self.qa(dpo), check_answer),
+                "qa_exact_match": exact_match(*self.qa(dpo), check_answer)["all"]}
+
+    def distill(self):
+        """Student from scratch on the pretrain corpus for the same steps: α=0.3 (mostly the teacher's soft
+        targets) vs α=1 (labels only — the same script, so only the loss differs)."""
+        a, out = self.q.args, {}
+        student = config_from_preset(self.q.args.preset, vocab_size=len(self.q.tokenizer), hidden_size=64,
+                                     num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                                     intermediate_size=192)
+        for name, alpha in (("kd", a.distill_alpha), ("ce", 1.0)):
+            self.q.sh("train_distillation.py", *self.q.common, *STUDENT, "--data_path",
+                      os.path.join(self.world, "pretrain.jsonl"), "--from_weight", "none", "--save_weight",
+                      f"student_{name}", "--teacher_weight", "pretrain", "--teacher_preset", a.preset,
+                      "--alpha", str(alpha), "--temperature", "1.0", "--batch_size", "8", "--max_seq_len",
+                      str(a.seq_len), "--learning_rate", str(a.pretrain_lr), "--warmup_iters", "10",
+                      "--max_steps", str(a.distill_steps))
+            model = self.native(f"student_{name}", config=student)
+            held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
+                                max_seq_len=a.seq_len)
+            out[f"heldout_loss_{name}"] = held["loss"]
+            out[f"qa_exact_match_{name}"] = exact_match(*self.qa(model), check_answer)["all"]
+        out["student_params"] = count_params(model)
+        return out
+
+    def reason(self):
+        a, out = self.q.args, {}
+        for name, data in (("trace", "reason.jsonl"), ("direct", "reason_direct.jsonl")):
+            self.q.sh("train_distill_reason.py", *self.q.common, "--data_path", os.path.join(self.world, data),
+                      "--from_weight", "full_sft", "--save_weight", f"reason_{name}", "--batch_size", "16",
+                      "--max_seq_len", "160", "--learning_rate", str(a.reason_lr), "--warmup_iters", "5",
+                      "--max_steps", str(a.reason_steps), "--tag_weight", "10")
+            res = reasoning_accuracy(self.native(f"reason_{name}"), self.q.tokenizer,
+                                     jsonl(os.path.join(self.world, "reason_heldout.jsonl")))
+            out[f"acc_{name}"], out[f"well_formed_{name}"] = res["acc"], res["well_formed"]
+            out[f"examples_{name}"] = res["examples"]
+        return out
+
+    def moe(self):
+        """Both from scratch, same steps × batch × length (so the same tokens), equal active parameters."""
+        a, res = self.q.args, {}
+        for name, flags in (("dense", []), ("moe", MOE)):
+            self.q.sh("train_pretrain.py", *self.q.common, *flags, "--data_path",
+                      os.path.join(self.world, "pretrain.jsonl"), "--packing", "1", "--save_weight", "pretrain_short",
+                      "--batch_size", "8", "--max_seq_len", str(a.seq_len), "--learning_rate", str(a.pretrain_lr),
+                      "--warmup_iters", "10", "--max_steps", str(a.moe_steps))
+            overrides = {"use_moe": True, "intermediate_size": 128} if name == "moe" else {}
+            model = self.native("pretrain_short", **overrides)
+            held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
+                                max_seq_len=a.seq_len)
+            res[name] = {"heldout_loss": held["loss"], "params": count_params(model),
+                         "active_params": count_params(model, active_only=True)}
+            if name == "moe":
+                res[name]["expert_load"] = expert_load(model, self.q.tokenizer,
+                                                       os.path.join(self.world, "pretrain_heldout.jsonl"))
+        return res
+
+    def run_all(self) -> dict:
+        results = {}
+        for name in ("lora", "dpo", "distill", "reason", "moe"):
+            t = time.time()
+            res = getattr(self, name)()
+            if name == "moe":
+                results["dense"], results["moe"] = res["dense"], res["moe"]
+                self.q.report["stages"]["moe_vs_dense"] = {"wall_time_s": time.time() - t}
+            else:
+                results[name] = res
+                self.q.report["stages"][name] = {"wall_time_s": time.time() - t}
+            print(f"[{name}] {json.dumps({k: v for k, v in (res.items() if name != 'moe' else [])}, default=str)[:400]}",
+                  flush=True)
+        return results

@@ -1,0 +1,266 @@
+"""An OpenAI-compatible chat server for a MiniMind model: POST /v1/chat/completions (streamed or not),
+GET /v1/models, GET /health. Any OpenAI client talks to it (scripts/chat_openai_api.py is one).
+
+    python scripts/serve_openai_api.py --weight full_sft                  # out/full_sft_512.pth on 127.0.0.1:8998
+    python scripts/serve_openai_api.py --load_from out/hf --api_key secret --host 0.0.0.0
+    curl -N 127.0.0.1:8998/v1/chat/completions -H 'Content-Type: application/json' \\
+         -d '{"messages": [{"role": "user", "content": "你好"}], "stream": true}'
+
+max_tokens (or max_completion_tokens; default --max_new_tokens) is clamped to the room the prompt leaves in the
+context (--max_seq_len); a reply cut there ends with finish_reason "length". A prompt that leaves no room at all is
+rejected (400, code context_length_exceeded). --temperature, --top_p etc. are the defaults when a request omits them.
+
+Replies are generated one at a time, in arrival order, on one worker thread: the event loop stays free, so /health
+answers and new requests queue while a long reply is being written.
+"""
+import asyncio
+import hmac
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import torch  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import APIRouter, Depends, FastAPI, Request  # noqa: E402
+from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
+from pydantic import BaseModel, Field, ValidationError, field_validator  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
+
+from eval_model import build_parser, load_model  # noqa: E402
+from model.streaming import TextStream  # noqa: E402
+
+
+class APIError(Exception):
+    """Becomes OpenAI's error body: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": {"message": self.message, "type": "invalid_request_error", "param": self.param,
+                                       "code": self.code}}, status_code=self.status)
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]  # the roles the chat template knows
+    content: str
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def join_text_parts(cls, v):  # clients may send [{"type": "text", "text": "..."}, ...] instead of a string
+        if isinstance(v, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in v):
+            return "".join(p["text"] for p in v)
+        return v
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """The fields we act on. Other OpenAI fields (frequency_penalty, logprobs, ...) are accepted and ignored."""
+    messages: list[Message] = Field(min_length=1)
+    model: str | None = None  # one model per server: any name is fine
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)  # the newer name for max_tokens; wins if both are sent
+    seed: int | None = Field(None, ge=0, lt=2**63)
+    n: int = Field(1, ge=1, le=1)  # one choice per request
+
+
+def parse_request(body: bytes) -> ChatRequest:
+    try:
+        obj = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise APIError(400, f"request body is not valid JSON: {e}")
+    if not isinstance(obj, dict):
+        raise APIError(400, "request body must be a JSON object with a 'messages' list")
+    try:
+        # strict: "0.5" is not a temperature and "true" is not a bool (ints still count as floats)
+        return ChatRequest.model_validate(obj, strict=True)
+    except ValidationError as e:
+        err = e.errors()[0]
+        param = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".") or None
+        raise APIError(400, f"{param}: {err['msg']}" if param else err["msg"], param)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` bytes (a lying or absent Content-Length included)."""
+    too_big = APIError(413, f"request body is larger than {limit} bytes (--max_body_bytes)", code="request_too_large")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
+
+
+class Engine:
+    """The model behind a one-thread executor: replies are generated one at a time, in arrival order (the model is not
+    thread-safe, and replies side by side would only split the same cores), and off the event loop."""
+
+    def __init__(self, model, tokenizer, device, max_seq_len: int):
+        self.model, self.tokenizer, self.device, self.max_seq_len = model, tokenizer, device, max_seq_len
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
+        self.queued = 0  # requests waiting or generating, for /health
+        self.tokens_generated = 0  # since start, for /health (written by the worker thread only)
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]:
+        text = self.tokenizer.apply_chat_template([m.model_dump() for m in messages], tokenize=False,
+                                                  add_generation_prompt=True)
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    async def run(self, stream: TextStream, seed: int | None, request: Request):
+        """Generate `stream` on the worker thread, yielding its text pieces here as they come. Stops at the next
+        token when the client goes away: the worker sees `stop` (set in `finally` however this generator ends)."""
+        loop = asyncio.get_running_loop()
+        queue, stop = asyncio.Queue(), threading.Event()
+
+        def work():
+            try:
+                if stop.is_set():  # the client left while waiting its turn
+                    return
+                if seed is not None:
+                    torch.manual_seed(seed)  # safe: only this thread samples
+                for piece in stream:
+                    if stop.is_set():
+                        break
+                    if piece:
+                        loop.call_soon_threadsafe(queue.put_nowait, piece)
+            finally:
+                self.tokens_generated += stream.n_tokens
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        self.queued += 1
+        future = loop.run_in_executor(self.pool, work)
+        future.add_done_callback(self._finished)
+        try:
+            while (piece := await queue.get()) is not None:
+                if await request.is_disconnected():
+                    return
+                yield piece
+            await future  # re-raises an error from the worker
+        finally:
+            stop.set()
+
+    def _finished(self, _future):  # runs on the event loop, like the += above, so no race
+        self.queued -= 1
+
+
+def create_app(engine: Engine, args, model_name: str) -> FastAPI:
+    app = FastAPI(title="MiniMind OpenAI-compatible API")
+
+    async def check_key(request: Request):
+        if args.api_key and not hmac.compare_digest(request.headers.get("authorization", "").encode(),
+                                                    f"Bearer {args.api_key}".encode()):
+            raise APIError(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+                           code="invalid_api_key")
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(check_key)])
+
+    @app.exception_handler(APIError)
+    async def api_error(_request, e: APIError):
+        return e.response()
+
+    @app.exception_handler(HTTPException)  # 404, 405: the same error shape as everything else
+    async def http_error(request: Request, e: HTTPException):
+        return APIError(e.status_code, f"{e.detail}: {request.method} {request.url.path}").response()
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": model_name, "queued": engine.queued,
+                "tokens_generated": engine.tokens_generated}
+
+    @v1.get("/models")
+    async def models():
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "minimind"}]}
+
+    @v1.post("/chat/completions")
+    async def chat(request: Request):
+        req = parse_request(await read_body(request, args.max_body_bytes))
+        ids = engine.prompt_ids(req.messages)
+        room = engine.max_seq_len - len(ids)
+        if room < 1:
+            raise APIError(400, f"messages: the prompt is {len(ids)} tokens and the context holds "
+                                f"{engine.max_seq_len} (--max_seq_len): no room for a reply; send fewer or shorter "
+                                f"messages", "messages", "context_length_exceeded")
+        stream = TextStream(engine.model, engine.tokenizer, torch.tensor([ids], device=engine.device),
+                            max_new_tokens=min(req.max_completion_tokens or req.max_tokens or args.max_new_tokens,
+                                               room),
+                            temperature=args.temperature if req.temperature is None else req.temperature,
+                            top_p=args.top_p if req.top_p is None else req.top_p,
+                            top_k=args.top_k, repetition_penalty=args.repetition_penalty)
+        head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": model_name}
+
+        def usage():
+            return {"prompt_tokens": len(ids), "completion_tokens": stream.n_tokens,
+                    "total_tokens": len(ids) + stream.n_tokens}
+
+        if not req.stream:
+            text = "".join([piece async for piece in engine.run(stream, req.seed, request)])
+            return {**head, "object": "chat.completion", "usage": usage(),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                 "finish_reason": stream.finish_reason}]}
+
+        def event(**fields):
+            return f"data: {json.dumps({**head, 'object': 'chat.completion.chunk', **fields}, ensure_ascii=False)}\n\n"
+
+        def chunk(delta, finish_reason=None):
+            return event(choices=[{"index": 0, "delta": delta, "finish_reason": finish_reason}])
+
+        async def events():
+            yield chunk({"role": "assistant", "content": ""})
+            async for piece in engine.run(stream, req.seed, request):
+                yield chunk({"content": piece})
+            yield chunk({}, stream.finish_reason)
+            if req.stream_options and req.stream_options.include_usage:
+                yield event(choices=[], usage=usage())
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    app.include_router(v1)
+    return app
+
+
+def main():
+    p = build_parser()  # eval_model's flags: which weights, tokenizer, device, default sampling, model size
+    p.description = __doc__
+    g = p.add_argument_group("server")
+    g.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the model to the network: set --api_key")
+    g.add_argument("--port", type=int, default=8998)
+    g.add_argument("--api_key", default=None, help="when set, /v1/* needs 'Authorization: Bearer <key>'")
+    g.add_argument("--max_body_bytes", type=int, default=1 << 20, help="larger request bodies get 413")
+    g.add_argument("--max_seq_len", type=int, default=None,
+                   help="context size, prompt + reply (default: the model's max_position_embeddings)")
+    args = p.parse_args()
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        model, tokenizer, _ = load_model(args, device)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        print(f"warning: serving on {args.host} without --api_key: anyone who can reach it can use it", file=sys.stderr)
+    name = os.path.basename(os.path.normpath(args.load_from)) if args.load_from else f"minimind-{args.weight}"
+    engine = Engine(model, tokenizer, device, args.max_seq_len or model.config.max_position_embeddings)
+    uvicorn.run(create_app(engine, args, name), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()
