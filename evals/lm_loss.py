@@ -3,29 +3,54 @@
 Bits-per-byte divides the summed negative log-likelihood (in bits) by the UTF-8 bytes of the text, so models with
 different tokenizers compare; per-token loss does not (a bigger vocabulary makes tokens longer and rarer).
 """
+import itertools
 import json
 import math
+import os
 
 import torch
 import torch.nn.functional as F
+
+from dataset.lm_dataset import validate_pretrain
+
+
+def iter_texts(path: str):
+    """The "text" of each non-blank line, read lazily. A bad line raises ValueError("path:lineno: reason"), the
+    format the training datasets use, so a person can open the file at the line."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no data file at {path}")
+    with open(path, "rb") as f:  # bytes: invalid UTF-8 becomes a line-numbered error, not a decoder crash
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: invalid UTF-8 ({e.reason} at byte {e.start})") from None
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            try:
+                validate_pretrain(obj)
+            except ValueError as e:
+                raise ValueError(f"{path}:{lineno}: {e}") from None
+            yield obj["text"]
 
 
 @torch.inference_mode()
 def heldout_loss(model, tokenizer, path: str, max_seq_len: int = 512, batch_size: int = 16, device="cpu",
                  max_lines: int | None = None) -> dict:
-    texts = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                texts.append(json.loads(line)["text"])
-            if max_lines and len(texts) >= max_lines:
-                break
+    texts = list(itertools.islice(iter_texts(path), max_lines or None))
+    if not texts:
+        raise ValueError(f"{path}: no documents (every line is blank)")
     bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id or 0
     nll, n_tokens, n_bytes = 0.0, 0, 0
     model.eval()
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
-        seqs = [([bos] + tokenizer.encode(t, add_special_tokens=False) + [eos])[:max_seq_len] for t in chunk]
+        full = [[bos] + tokenizer.encode(t, add_special_tokens=False) + [eos] for t in chunk]
+        seqs = [s[:max_seq_len] for s in full]
         width = max(map(len, seqs))
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
         labels = torch.full_like(ids, -100)
@@ -37,8 +62,11 @@ def heldout_loss(model, tokenizer, path: str, max_seq_len: int = 512, batch_size
         nll += float(F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100,
                                      reduction="sum"))
         n_tokens += int((labels[:, 1:] != -100).sum())
-        # bytes of exactly the text that was scored (truncation included), eos counted as one byte
-        n_bytes += sum(len(tokenizer.decode(s[1:], skip_special_tokens=True).encode()) + 1 for s in seqs)
+        # Bytes of exactly the text that was scored, eos counted as one byte. A whole document is its raw UTF-8
+        # (decoding would drop special-token strings the text itself contains); a truncated one is the decoded
+        # kept part, with no eos.
+        n_bytes += sum(len(t.encode()) + 1 if len(f) <= max_seq_len else len(tokenizer.decode(s[1:]).encode())
+                       for t, f, s in zip(chunk, full, seqs))
     loss = nll / max(n_tokens, 1)
     return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bpb": nll / math.log(2) / max(n_bytes, 1),
             "tokens": n_tokens, "bytes": n_bytes, "docs": len(texts)}
