@@ -345,6 +345,19 @@ def check_answer(reply: str, answer: str) -> bool:
     return bool(answer) and answer in _normalize(reply)
 
 
+_SENTENCE_RE = re.compile(r".*?(?:[。！？!?]|\.(?=\s|$)|$)", re.S)
+
+
+def first_sentence(reply: str) -> str:
+    return _SENTENCE_RE.match(reply.strip()).group(0)
+
+
+def check_fact_answer(reply: str, answer: str) -> bool:
+    """check_answer on the reply's FIRST sentence: a fact question has a one-sentence answer, and a reply that lists
+    everything it knows about the person would otherwise be right about every attribute."""
+    return check_answer(first_sentence(reply), answer)
+
+
 _REASON_RE = re.compile(r"\A(?:<think>\n(?P<think>.*?)\n</think>\n)?<answer>\n(?P<answer>.*?)\n</answer>\Z", re.S)
 
 
@@ -746,7 +759,10 @@ def build_dpo(people, rng, n, heldout: bool) -> list[dict]:
 # =====================================================================================================================
 
 
-def build_lora_identity(seed) -> tuple[list[dict], list[dict]]:
+def build_lora_identity(seed, train_people=()) -> tuple[list[dict], list[dict]]:
+    """The new identity's chats, plus as many plain fact-QA chats about train-half people (replay): without them
+    the adapter learned the identity (94% on held-out phrasings) but cut held-out fact QA from 50% to 30%, because
+    nothing in its data said to keep answering the old questions the old way (measured)."""
     rng = _rng(seed, "lora")
     ident = LORA_IDENTITY
     train = []
@@ -764,6 +780,11 @@ def build_lora_identity(seed) -> tuple[list[dict], list[dict]]:
         mm_q = "你是MiniMind吗？" if lang == "zh" else "Are you MiniMind?"
         for _ in range(3):
             train.append([_msg("user", mm_q), _msg("assistant", ident["not_minimind"][lang])])
+    if train_people:
+        for _ in range(len(train)):
+            person, attr, lang = rng.choice(train_people), rng.choice(ATTRIBUTES), rng.choice(LANGS)
+            q = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
+            train.append([_msg("user", q), _msg("assistant", answer_sentence(person, attr, lang))])
     rng.shuffle(train)
     heldout = []
     for lang in LANGS:
@@ -1127,7 +1148,7 @@ def make_world(
     files["dpo_heldout.jsonl"] = write_jsonl(out / "dpo_heldout.jsonl",
                                              build_dpo(people, _rng(seed, "dpo_heldout"), n_dpo_heldout, heldout=True))
 
-    lora_train, lora_heldout = build_lora_identity(seed)
+    lora_train, lora_heldout = build_lora_identity(seed, train_half)
     files["lora_identity.jsonl"] = write_jsonl(out / "lora_identity.jsonl", lora_train)
     files["lora_identity_heldout.jsonl"] = write_jsonl(out / "lora_identity_heldout.jsonl", lora_heldout)
 

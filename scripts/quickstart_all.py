@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from dataset.embedded_world import check_answer
+from dataset.embedded_world import check_answer, check_fact_answer
 from evals.expert_load import expert_load
 from evals.lm_loss import heldout_loss
 from evals.preference import preference_accuracy
@@ -64,7 +64,7 @@ class Stages:
         ident = jsonl(os.path.join(self.world, "lora_identity_heldout.jsonl"))
         return {"identity_acc": exact_match(*self.qa(tuned, ident), check_answer)["all"],
                 "identity_acc_base": exact_match(*self.qa(base, ident), check_answer)["all"],
-                "qa_exact_match": exact_match(*self.qa(tuned), check_answer)["all"],
+                "qa_exact_match": exact_match(*self.qa(tuned), check_fact_answer)["all"],
                 "qa_exact_match_base": self.q.report["sft"]["qa_exact_match"]}
 
     def dpo(self):
@@ -76,9 +76,9 @@ class Stages:
         pairs = jsonl(os.path.join(self.world, "dpo_heldout.jsonl"))
         pref = preference_accuracy(dpo, sft, self.q.tokenizer, pairs)
         return {"pref_acc": pref["pref_acc"], "mean_margin": pref["mean_margin"],
-                "quality_sft": answer_quality(*self.qa(sft), check_answer),
-                "quality_dpo": answer_quality(*self.qa(dpo), check_answer),
-                "qa_exact_match": exact_match(*self.qa(dpo), check_answer)["all"]}
+                "quality_sft": answer_quality(*self.qa(sft), check_fact_answer),
+                "quality_dpo": answer_quality(*self.qa(dpo), check_fact_answer),
+                "qa_exact_match": exact_match(*self.qa(dpo), check_fact_answer)["all"]}
 
     def distill(self):
         """Student from scratch on the pretrain corpus for the same steps: α=0.3 (mostly the teacher's soft
@@ -98,7 +98,7 @@ class Stages:
             held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
                                 max_seq_len=a.seq_len)
             out[f"heldout_loss_{name}"] = held["loss"]
-            out[f"qa_exact_match_{name}"] = exact_match(*self.qa(model), check_answer)["all"]
+            out[f"qa_exact_match_{name}"] = exact_match(*self.qa(model), check_fact_answer)["all"]
         out["student_params"] = count_params(model)
         return out
 

@@ -256,6 +256,8 @@ def test_eval_files_parse_and_match_schema(out):
             check_messages(row["conversations"])
             assert row["lang"] in ew.LANGS
             assert ew.check_answer(row["conversations"][-1]["content"], row["answer"]), row
+            if rel.startswith("qa_"):  # fact QA is scored on the first sentence
+                assert ew.check_fact_answer(row["conversations"][-1]["content"], row["answer"]), row
 
 
 def test_dpo_files_parse_and_match_schema(out):
@@ -373,8 +375,15 @@ def test_lora_heldout_phrasings_are_new(out):
     for row in heldout:
         question = [m for m in row["conversations"] if m["role"] == "user"][-1]["content"]
         assert question not in trained
-    replies = [r["conversations"][-1]["content"] for r in read_jsonl(out / "lora_identity.jsonl")]
-    assert all("小溪" in r or "Xiaoxi" in r for r in replies)
+    rows = read_jsonl(out / "lora_identity.jsonl")
+    identity_questions = {q for lang in ew.LANGS for _, q in ew.LORA_IDENTITY["train_questions"][lang]}
+    identity = [r for r in rows if r["conversations"][-2]["content"] in identity_questions]
+    assert identity and all("小溪" in r["conversations"][-1]["content"] or "Xiaoxi" in r["conversations"][-1]["content"]
+                            for r in identity)
+    # the rest is replay: fact QA about train-half people, about as many rows as the identity chats
+    replay = [r for r in rows if "小溪" not in r["conversations"][-1]["content"]
+              and "Xiaoxi" not in r["conversations"][-1]["content"]]
+    assert len(replay) == len(rows) // 2
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -479,6 +488,15 @@ def test_check_answer():
     assert ew.check_answer("张伟出生在杭州。", "杭州")
     assert not ew.check_answer("张伟出生在苏州。", "杭州")
     assert not ew.check_answer("anything", "")
+
+
+def test_check_fact_answer_reads_the_first_sentence_only():
+    dump = "Luo Guiran was born on December 8, 2004. Luo Guiran works for Qiming Pharmaceuticals."
+    assert ew.check_answer(dump, "Qiming Pharmaceuticals") and not ew.check_fact_answer(dump, "Qiming Pharmaceuticals")
+    assert ew.check_fact_answer(dump, "December 8, 2004")
+    assert ew.check_fact_answer("He was born in Xi'an", "Xi'an")  # no final period
+    assert not ew.check_fact_answer("蒋丽丽出生在兰州。蒋丽丽在厦门工作。", "厦门")
+    assert ew.first_sentence("  Hi! I am here.") == "Hi!"
 
 
 def test_split_reasoning():
