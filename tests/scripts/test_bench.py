@@ -1,0 +1,24 @@
+"""scripts/bench.py: a tiny run finishes and its last line is the JSON object scripts read. Figures are not
+checked (speed belongs in the bench's output, not in assertions); only that they were measured."""
+import json
+
+from scripts.bench import main
+
+HEADLINE = ["train_tok_s_ours", "train_tok_s_hf", "train_ratio", "mfu_bf16", "decode_tok_s_ours", "decode_tok_s_hf",
+            "decode_ratio"]
+
+
+def test_tiny_run_ends_with_the_json_line(tiny_corpus_path, capsys):
+    # Smallest shapes that still take every path but compilation (~30 s a model) and the fresh-process RSS
+    # (~10 s of imports each): both dtypes, both generators at batch 1 and 8, prefill, packed and unpacked reads.
+    main(["--quick", "--presets", "tiny", "--dtypes", "bfloat16,float32", "--compile", "0", "--rss", "0",
+          "--reps", "1", "--batch_size", "1", "--seq_len", "16", "--prompt_len", "8", "--new_tokens", "4",
+          "--loader_seconds", "0.05", "--data_path", tiny_corpus_path, "--device", "cpu"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in HEADLINE + [k + "_fp32" for k in HEADLINE if k != "mfu_bf16"] + ["mfu_fp32"]:
+        assert out[key] > 0, key
+    assert out["infer_peak_rss_mb"] is None and out["infer_peak_rss_mb_fp32"] is None  # --rss 0
+    assert set(out["train"]) == {"tiny/bfloat16", "tiny/float32"}
+    assert set(out["decode"]) == {f"tiny/{d}/b{b}" for d in ("bfloat16", "float32") for b in (1, 8)}
+    assert out["decode"]["tiny/float32/b1"]["same_greedy_tokens_row0"]  # same weights, greedy: same tokens
+    assert out["loader"]["tiny"]["packed"]["tok_s"] > 0 and len(out["loadavg_start"]) == 3
