@@ -121,8 +121,8 @@ class Stages:
         for name, flags in (("dense", []), ("moe", MOE)):
             self.q.sh("train_pretrain.py", *self.q.common, *flags, "--data_path",
                       os.path.join(self.world, "pretrain.jsonl"), "--packing", "1", "--save_weight", "pretrain_short",
-                      "--batch_size", "8", "--max_seq_len", str(a.seq_len), "--learning_rate", str(a.pretrain_lr),
-                      "--warmup_iters", "10", "--max_steps", str(a.moe_steps))
+                      "--batch_size", "8", "--accumulation_steps", "1", "--max_seq_len", str(a.seq_len),
+                      "--learning_rate", str(a.pretrain_lr), "--warmup_iters", "10", "--max_steps", str(a.moe_steps))
             overrides = {"use_moe": True, "intermediate_size": 128} if name == "moe" else {}
             model = self.native("pretrain_short", **overrides)
             held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
