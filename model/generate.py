@@ -56,7 +56,7 @@ def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, t
     done = torch.zeros(b, dtype=torch.bool, device=input_ids.device)
     step_input = input_ids
     for _ in range(max_new_tokens):
-        logits = model(step_input, attention_mask=mask, past_key_values=cache, logits_to_keep=1).logits[:, -1]
+        logits = model(step_input, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
         token = sample_next(logits, generated, temperature, top_p, top_k, repetition_penalty)
         token = token.masked_fill(done, pad_token_id)
         yield token

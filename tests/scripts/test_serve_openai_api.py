@@ -16,6 +16,7 @@ from openai import OpenAI
 
 from export_model import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
+from model.streaming import TextStream
 from model.tokenizer import load_tokenizer
 from model.weights import load_native
 
