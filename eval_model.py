@@ -16,7 +16,7 @@ import torch
 from model.args import add_model_args, config_from_args
 from model.streaming import TextStream
 from model.tokenizer import DEFAULT_TOKENIZER_DIR, load_tokenizer
-from model.weights import load_native, load_state_dict, weight_path
+from model.weights import load_native, weight_path
 
 PROMPTS = {
     "chat": ["你好，请介绍一下你自己。", "Who are you?", "3加4等于几？", "What is 5 plus 2?", "把“北京”翻译成英文。"],
@@ -56,13 +56,9 @@ def load_model(args, device):
     config = config_from_args(args, vocab_size=len(tokenizer))
     model = load_native(weight_path(args.out_dir, args.weight, config.hidden_size, config.use_moe), config)
     if args.lora_weight != "none":
-        from model.model_lora import apply_lora, load_lora, merge_lora
-        lora_path = weight_path(os.path.join(args.out_dir, "lora"), args.lora_weight, config.hidden_size,
-                                config.use_moe)
-        adapter = {k: v.float() for k, v in load_state_dict(lora_path).items()}
-        rank = next(v.shape[0] for k, v in adapter.items() if k.endswith("lora_A"))
-        targets = tuple(sorted({k.split(".")[-2] for k in adapter}))
-        model = merge_lora(load_lora(apply_lora(model, rank=rank, targets=targets), adapter), unwrap=True)
+        from model.model_lora import load_lora_file
+        model = load_lora_file(model, weight_path(os.path.join(args.out_dir, "lora"), args.lora_weight,
+                                                  config.hidden_size, config.use_moe))
     return model.to(device).eval(), tokenizer, args.weight != "pretrain"
 
 

@@ -1,5 +1,7 @@
-"""Left padding for batched inference: every row's last token sits in the last column, so one `logits[:, -1]` (or
-one generation step) serves the whole batch."""
+"""Padding token sequences into one batch tensor.
+
+left_pad for batched inference: every row's last token sits in the last column, so one `logits[:, -1]` (or one
+generation step) serves the whole batch. right_pad for scoring whole sequences (positions line up with labels)."""
 import torch
 
 
@@ -12,3 +14,11 @@ def left_pad(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]
         ids[row, width - len(seq):] = torch.tensor(seq)
         mask[row, width - len(seq):] = 1
     return ids, mask
+
+
+def right_pad(seqs: list, value: int) -> torch.Tensor:
+    """[len(seqs), longest] long tensor, each row a sequence followed by `value`."""
+    out = torch.full((len(seqs), max(map(len, seqs))), value, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        out[row, :len(seq)] = torch.as_tensor(seq)
+    return out

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from dataset.lm_dataset import validate_pretrain
+from evals.batching import right_pad
 
 
 def iter_texts(path: str):
@@ -51,13 +52,7 @@ def heldout_loss(model, tokenizer, path: str, max_seq_len: int = 512, batch_size
         chunk = texts[start:start + batch_size]
         full = [[bos] + tokenizer.encode(t, add_special_tokens=False) + [eos] for t in chunk]
         seqs = [s[:max_seq_len] for s in full]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        labels = torch.full_like(ids, -100)
-        for row, s in enumerate(seqs):
-            ids[row, :len(s)] = torch.tensor(s)
-            labels[row, :len(s)] = torch.tensor(s)
-        ids, labels = ids.to(device), labels.to(device)
+        ids, labels = right_pad(seqs, pad).to(device), right_pad(seqs, -100).to(device)
         logits = model(ids).logits.float()
         nll += float(F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100,
                                      reduction="sum"))

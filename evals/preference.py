@@ -3,15 +3,8 @@ reference does?  That is the sign of DPO's implicit reward margin, the quantity 
 import torch
 
 from dataset.lm_dataset import chat_ids_and_labels
+from evals.batching import right_pad
 from train_dpo import sequence_logps
-
-
-def _stack(seqs, pad_id):
-    width = max(len(s) for s in seqs)
-    out = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    for row, s in enumerate(seqs):
-        out[row, :len(s)] = torch.as_tensor(s)
-    return out
 
 
 @torch.inference_mode()
@@ -23,8 +16,8 @@ def preference_accuracy(policy, reference, tokenizer, pairs: list[dict], batch_s
         chunk = pairs[start:start + batch_size]
         encoded = [chat_ids_and_labels(tokenizer, p[side], only_last=True) for side in ("chosen", "rejected")
                    for p in chunk]
-        ids = _stack([e[0] for e in encoded], pad)
-        labels = _stack([e[1] for e in encoded], -100)  # padding is never a supervised label
+        ids = right_pad([e[0] for e in encoded], pad)
+        labels = right_pad([e[1] for e in encoded], -100)  # padding is never a supervised label
         n = len(chunk)
         pi, ref = sequence_logps(policy(ids).logits, labels), sequence_logps(reference(ids).logits, labels)
         margins += ((pi[:n] - ref[:n]) - (pi[n:] - ref[n:])).tolist()

@@ -290,8 +290,14 @@ class MiniMindModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        inv_freq, self.rope_scale = rope_inv_freq(config)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("inv_freq", torch.empty(config.head_dim // 2), persistent=False)
+        self.reset_rope()
+
+    def reset_rope(self):
+        """(Re)build the rotation frequencies from the config, e.g. after switching inference_rope_scaling (YaRN)
+        on a loaded model."""
+        inv_freq, self.rope_scale = rope_inv_freq(self.config)
+        self.inv_freq.copy_(inv_freq.to(self.inv_freq.device))
 
     def rope(self, position_ids, dtype):
         # position_ids: [b, t] → cos/sin [b, 1, t, head_dim], built in fp32 (bf16 positions lose precision past 256).

@@ -26,7 +26,6 @@ import torch.nn.functional as F  # noqa: E402
 
 from eval_model import load_model  # noqa: E402
 from evals.lm_loss import iter_texts  # noqa: E402
-from model.model_minimind import rope_inv_freq  # noqa: E402
 from scripts.eval_bpb import describe_weights, scoring_parser  # noqa: E402
 
 CURVES = ("plain", "yarn")
@@ -83,8 +82,7 @@ def set_rope(model, yarn: dict | None) -> float:
     c.inference_rope_scaling = yarn is not None
     if yarn:
         c.yarn = {**c.yarn, **yarn}
-    inv_freq, model.model.rope_scale = rope_inv_freq(c)
-    model.model.inv_freq.copy_(inv_freq)
+    model.model.reset_rope()
     return model.model.rope_scale
 
 

@@ -24,11 +24,15 @@ from model.model_minimind import config_from_preset, count_params
 from model.weights import load_native, weight_path
 
 # A quarter-size student for distillation: 64 wide, 4 layers (~0.3M parameters; the tiny teacher has ~1M).
-STUDENT = ["--hidden_size", "64", "--num_hidden_layers", "4", "--num_attention_heads", "4",
-           "--num_key_value_heads", "2", "--intermediate_size", "192"]
+STUDENT = dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+               intermediate_size=192)
 # MoE at the dense tiny preset's ACTIVE size: 4 experts of FFN width 128, top-2, plus one shared expert
 # = 3 × 128 active = the dense FFN width 384.
-MOE = ["--use_moe", "1", "--intermediate_size", "128"]
+MOE = dict(use_moe=1, intermediate_size=128)
+
+
+def flags(size: dict) -> list[str]:
+    return [f"--{k}={v}" for k, v in size.items()]
 
 
 def jsonl(path):
@@ -43,10 +47,11 @@ class Stages:
         self.world = q.world
         self.heldout_qa = jsonl(os.path.join(q.world, "qa_heldout.jsonl"))
 
-    def native(self, stage, config=None, **overrides):
-        config = config or self.q.config
-        if overrides:
-            config = config_from_preset(self.q.args.preset, vocab_size=len(self.q.tokenizer), **overrides)
+    def native(self, stage, **size):
+        """Native weights of `stage`: the quickstart's model, or that preset with `size` changed."""
+        config = self.q.config
+        if size:
+            config = config_from_preset(self.q.args.preset, vocab_size=len(self.q.tokenizer), **size)
         return load_native(weight_path(self.q.out, stage, config.hidden_size, config.use_moe), config)
 
     def qa(self, model, records=None):
@@ -84,17 +89,14 @@ class Stages:
         """Student from scratch on the pretrain corpus for the same steps: α=0.3 (mostly the teacher's soft
         targets) vs α=1 (labels only — the same script, so only the loss differs)."""
         a, out = self.q.args, {}
-        student = config_from_preset(self.q.args.preset, vocab_size=len(self.q.tokenizer), hidden_size=64,
-                                     num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                                     intermediate_size=192)
         for name, alpha in (("kd", a.distill_alpha), ("ce", 1.0)):
-            self.q.sh("train_distillation.py", *self.q.common, *STUDENT, "--data_path",
+            self.q.sh("train_distillation.py", *self.q.common, *flags(STUDENT), "--data_path",
                       os.path.join(self.world, "pretrain.jsonl"), "--from_weight", "none", "--save_weight",
                       f"student_{name}", "--teacher_weight", "pretrain", "--teacher_preset", a.preset,
                       "--alpha", str(alpha), "--temperature", "1.0", "--batch_size", "8", "--max_seq_len",
                       str(a.seq_len), "--learning_rate", str(a.pretrain_lr), "--warmup_iters", "10",
                       "--max_steps", str(a.distill_steps))
-            model = self.native(f"student_{name}", config=student)
+            model = self.native(f"student_{name}", **STUDENT)
             held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
                                 max_seq_len=a.seq_len)
             out[f"heldout_loss_{name}"] = held["loss"]
@@ -118,13 +120,12 @@ class Stages:
     def moe(self):
         """Both from scratch, same steps × batch × length (so the same tokens), equal active parameters."""
         a, res = self.q.args, {}
-        for name, flags in (("dense", []), ("moe", MOE)):
-            self.q.sh("train_pretrain.py", *self.q.common, *flags, "--data_path",
+        for name, size in (("dense", {}), ("moe", MOE)):
+            self.q.sh("train_pretrain.py", *self.q.common, *flags(size), "--data_path",
                       os.path.join(self.world, "pretrain.jsonl"), "--packing", "1", "--save_weight", "pretrain_short",
                       "--batch_size", "8", "--accumulation_steps", "1", "--max_seq_len", str(a.seq_len),
                       "--learning_rate", str(a.pretrain_lr), "--warmup_iters", "10", "--max_steps", str(a.moe_steps))
-            overrides = {"use_moe": True, "intermediate_size": 128} if name == "moe" else {}
-            model = self.native("pretrain_short", **overrides)
+            model = self.native("pretrain_short", **size)
             held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
                                 max_seq_len=a.seq_len)
             res[name] = {"heldout_loss": held["loss"], "params": count_params(model),
@@ -139,12 +140,17 @@ class Stages:
         for name in ("lora", "dpo", "distill", "reason", "moe"):
             t = time.time()
             res = getattr(self, name)()
-            if name == "moe":
-                results["dense"], results["moe"] = res["dense"], res["moe"]
-                self.q.report["stages"]["moe_vs_dense"] = {"wall_time_s": time.time() - t}
-            else:
-                results[name] = res
-                self.q.report["stages"][name] = {"wall_time_s": time.time() - t}
-            print(f"[{name}] {json.dumps({k: v for k, v in (res.items() if name != 'moe' else [])}, default=str)[:400]}",
-                  flush=True)
+            self.q.report["stages"]["moe_vs_dense" if name == "moe" else name] = {"wall_time_s": time.time() - t}
+            results.update(res if name == "moe" else {name: res})  # moe() returns {"dense": …, "moe": …}
+            print(f"[{name}] {json.dumps(numbers(res))}", flush=True)
         return results
+
+
+def numbers(res: dict) -> dict:
+    """The scalar results of a stage, one level of nesting flattened, for the console."""
+    out = {}
+    for k, v in res.items():
+        for kk, vv in (v.items() if isinstance(v, dict) else [(None, v)]):
+            if isinstance(vv, (int, float)):
+                out[k if kk is None else f"{k}.{kk}"] = round(vv, 4)
+    return out
