@@ -5,6 +5,7 @@ transformers, vLLM, llama.cpp's converter and lm-eval load without trust_remote_
 architecture in transformers, so it ships our modeling file beside the weights (auto_map → trust_remote_code=True).
 
     python export_model.py --weight out/full_sft_512.pth --save_dir out/hf
+    python export_model.py --weight out/full_sft_512.pth --lora_weight out/lora/lora_identity_512.pth --save_dir out/hf_id
     python export_model.py --to_torch --hf_dir out/hf --weight out/full_sft_512.pth
 """
 import argparse
@@ -102,6 +103,7 @@ def main():
     p.add_argument("--weight", default="out/full_sft_512.pth", help="native checkpoint (input, or output with --to_torch)")
     p.add_argument("--save_dir", default="out/hf", help="Hugging Face folder to write")
     p.add_argument("--tokenizer_dir", default=DEFAULT_TOKENIZER_DIR)
+    p.add_argument("--lora_weight", default=None, help="adapter .pth to merge into the weights before export")
     p.add_argument("--dtype", choices=("auto", *DTYPES), default="auto", help="auto: the checkpoint's own dtype")
     p.add_argument("--to_torch", action="store_true", help="reverse: --hf_dir → --weight")
     p.add_argument("--hf_dir", default=None, help="with --to_torch: the Hugging Face folder to read")
@@ -115,6 +117,9 @@ def main():
     sd = load_state_dict(args.weight)
     model = MiniMindForCausalLM(config_from_args(args, vocab_size=sd["model.embed_tokens.weight"].shape[0]))
     load_into(model, sd, source=args.weight)
+    if args.lora_weight:  # merged in fp32, then cast: a plain model, no adapter code needed to load it
+        from model.model_lora import load_lora_file
+        model = load_lora_file(model, args.lora_weight)
     dtype = DTYPES[args.dtype] if args.dtype != "auto" else sd["model.embed_tokens.weight"].dtype
     export_hf(model, args.save_dir, args.tokenizer_dir, dtype)
     kind = "MiniMind MoE (trust_remote_code=True)" if model.config.use_moe else "LlamaForCausalLM"

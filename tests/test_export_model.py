@@ -88,3 +88,27 @@ def test_cli_both_directions_and_shape_mismatch_error(tmp_path, tiny_tokenizer_d
     assert wrong.returncode != 0
     assert "does not fit the model" in wrong.stderr and "hidden_size=128" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_cli_merges_a_lora_adapter_into_the_export(tmp_path, tiny_tokenizer_dir):
+    from model.model_lora import apply_lora, lora_modules, lora_state_dict, merge_lora
+    from model.weights import atomic_save
+    model = tiny()
+    pth = str(tmp_path / "full_sft_64.pth")
+    save_native(model, pth, dtype=torch.float32)
+    adapted = apply_lora(tiny(), rank=4, alpha=8, targets=("q_proj", "down_proj"))
+    for m in lora_modules(adapted):
+        torch.nn.init.normal_(m.lora_B, std=0.05)  # a trained adapter is not the zero no-op
+    atomic_save(lora_state_dict(adapted), str(tmp_path / "lora_id_64.pth"))
+    size = [f"--{k}={v}" for k, v in SIZE.items()]
+    r = subprocess.run([sys.executable, "export_model.py", "--weight", pth, "--lora_weight", str(tmp_path / "lora_id_64.pth"),
+                        "--save_dir", str(tmp_path / "hf"), "--tokenizer_dir", tiny_tokenizer_dir, *size],
+                       cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"))
+    assert not any("lora" in k for k in hf.state_dict())
+    x = torch.randint(0, 600, (2, 11))
+    with torch.no_grad():
+        expected = merge_lora(adapted, unwrap=True)(x).logits
+        assert not torch.allclose(expected, model(x).logits, atol=1e-3)  # the adapter changed the model
+        assert_close(hf(x).logits, expected, atol=1e-4, rtol=1e-4)
