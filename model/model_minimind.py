@@ -406,8 +406,11 @@ class MiniMindForCausalLM(PreTrainedModel, GenerationMixin):
         self.model.embed_tokens = value
 
     def forward(self, input_ids, attention_mask=None, past_key_values=None, use_cache=False, labels=None,
-                logits_to_keep=0, position_ids=None, cache=None, **kwargs):
+                logits_to_keep=0, position_ids=None, cache=None, loss_reduction="mean", return_logits=True,
+                **kwargs):
         """labels are aligned with input_ids (shifted here); -100 marks positions that carry no loss.
+        loss_reduction="sum" with return_logits=False is the training path: the loss is computed a block of rows
+        at a time and the full [b, t, vocab] logits never exist (see lm_loss).
         aux_loss (MoE balance) is returned apart from loss: the training engine adds it."""
         cache = past_key_values if past_key_values is not None else cache
         if use_cache and cache is None:
@@ -416,14 +419,34 @@ class MiniMindForCausalLM(PreTrainedModel, GenerationMixin):
         h = self.model(input_ids, attention_mask, position_ids, cache)
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
-        logits = self.lm_head(h)
-        loss = None
+        loss = logits = None
         if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                                   ignore_index=-100)
+            loss = lm_loss(h, self.lm_head, labels)
+            if loss_reduction == "mean":
+                loss = loss / (labels[:, 1:] != -100).sum().clamp(min=1)
+        if return_logits:
+            logits = self.lm_head(h)
         aux = sum((l.mlp.aux_loss for l in self.model.layers if isinstance(l.mlp, MoEFeedForward)),
-                  logits.new_zeros((), dtype=torch.float))
+                  h.new_zeros((), dtype=torch.float))
         return MiniMindCausalLMOutput(loss=loss, aux_loss=aux, logits=logits, cache=cache)
+
+
+def lm_loss(h, head: nn.Module, labels, rows: int = 1024):
+    """Summed next-token cross-entropy of hidden states h [b, t, d] under the output head, labels aligned with h.
+
+    Two savings over `cross_entropy(lm_head(h))`: rows without a label (SFT prompts, padding) never reach the head,
+    and the rest go through it `rows` at a time, so the fp32 logits of a block stay in cache instead of a
+    [b·t, vocab] tensor making several trips through memory (softmax, its gradient, the head's gradient).
+    """
+    h, y = h[:, :-1].flatten(0, 1), labels[:, 1:].flatten()
+    keep = y != -100
+    h, y = h[keep], y[keep]
+    if not y.numel():  # nothing supervised: a zero that still reaches every parameter (DDP expects gradients)
+        return head(h).sum() * 0.0
+    total = 0.0
+    for i in range(0, y.numel(), rows):
+        total = total + F.cross_entropy(head(h[i:i + rows]).float(), y[i:i + rows], reduction="sum")
+    return total
 
 
 def count_params(model: nn.Module, active_only: bool = False) -> int:

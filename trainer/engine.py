@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from model.args import add_model_args, config_from_args
 from model.model_minimind import MiniMindForCausalLM, count_params
@@ -198,10 +197,9 @@ class CausalLMLoss:
         return (batch["labels"][:, 1:] != -100).sum()
 
     def __call__(self, model, batch):
-        out = model(batch["input_ids"])
-        loss_sum = F.cross_entropy(out.logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(),
-                                   ignore_index=-100, reduction="sum")
-        return loss_sum, {"aux_loss": out.aux_loss}
+        # through the model's forward (so DDP/DeepSpeed hooks run), without materializing the logits
+        out = model(batch["input_ids"], labels=batch["labels"], loss_reduction="sum", return_logits=False)
+        return out.loss, {"aux_loss": out.aux_loss}
 
 
 # ----------------------------------------------------------------------------------------------- schedule

@@ -4,7 +4,8 @@ from torch.testing import assert_close
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
 from model.generate import generate, sample_next, stream_generate
-from model.model_minimind import (KVCache, MiniMindConfig, MiniMindForCausalLM, config_from_preset, count_params)
+from model.model_minimind import (KVCache, MiniMindConfig, MiniMindForCausalLM, config_from_preset, count_params,
+                                  lm_loss)
 
 VOCAB = 97
 
@@ -142,6 +143,27 @@ def test_loss_ignores_minus_100_and_shifts():
     out = model(x, labels=labels)
     ref = torch.nn.functional.cross_entropy(out.logits[:, 4:-1].reshape(-1, VOCAB), x[:, 5:].reshape(-1))
     assert_close(out.loss, ref)
+
+
+def test_blockwise_loss_equals_full_cross_entropy_in_value_and_gradient():
+    x = torch.randint(0, VOCAB, (3, 20))
+    labels = x.clone()
+    labels[0, :7] = -100  # a prompt
+    labels[2, 15:] = -100  # padding
+    full, blocks = tiny_model().train(), tiny_model().train()
+    logits = full(x).logits
+    ref = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), reduction="sum")
+    ref.backward()
+    out = blocks(x, labels=labels, loss_reduction="sum", return_logits=False)
+    assert out.logits is None
+    out.loss.backward()
+    assert_close(out.loss, ref)
+    for (name, a), b in zip(full.named_parameters(), blocks.parameters()):
+        assert_close(b.grad, a.grad, atol=1e-6, rtol=1e-4, msg=name)
+    h = blocks.model(x)  # block size does not matter, including blocks that do not divide the row count
+    assert_close(lm_loss(h, blocks.lm_head, labels, rows=7), lm_loss(h, blocks.lm_head, labels, rows=4096))
+    nothing = lm_loss(h, blocks.lm_head, torch.full_like(labels, -100))
+    assert nothing.item() == 0 and nothing.requires_grad
 
 
 def test_moe_aux_loss_and_gate_gradients():
