@@ -4,7 +4,8 @@
 
 loss = −log σ(β · [(log π(y_c) − log π_ref(y_c)) − (log π(y_r) − log π_ref(y_r))]), log-probs SUMMED over the
 reply tokens only; the reference is the frozen starting model. Chosen and rejected go through the model as one
-stacked batch.
+stacked batch. `--rpo_alpha a` adds a · (mean NLL of the chosen reply), the RPO term (Pang et al. 2024,
+arXiv:2404.19733; trl's rpo_alpha): DPO alone can lower the chosen reply's likelihood along with the rejected one's.
 """
 import copy
 
@@ -16,12 +17,14 @@ from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
 
 
-def sequence_logps(logits, labels):
-    """Sum of log p(token) over supervised positions (labels != -100), per row; labels aligned with inputs."""
+def sequence_logps(logits, labels, average: bool = False):
+    """Sum (or mean) of log p(token) over supervised positions (labels != -100), per row; labels aligned with
+    inputs."""
     logits, labels = logits[:, :-1].float(), labels[:, 1:]
     mask = labels != -100
     token_logps = torch.gather(logits.log_softmax(-1), 2, labels.clamp(min=0)[..., None]).squeeze(-1)
-    return (token_logps * mask).sum(-1)
+    total = (token_logps * mask).sum(-1)
+    return total / mask.sum(-1).clamp(min=1) if average else total
 
 
 def dpo_loss(pi_c, pi_r, ref_c, ref_r, beta):
@@ -31,8 +34,8 @@ def dpo_loss(pi_c, pi_r, ref_c, ref_r, beta):
 
 
 class DPOLoss:
-    def __init__(self, reference, beta):
-        self.reference, self.beta = reference, beta
+    def __init__(self, reference, beta, rpo_alpha: float = 0.0):
+        self.reference, self.beta, self.rpo_alpha = reference, beta, rpo_alpha
 
     def count(self, batch):
         return torch.tensor(batch["chosen_input_ids"].shape[0])
@@ -41,10 +44,13 @@ class DPOLoss:
         ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]])
         labels = torch.cat([batch["chosen_labels"], batch["rejected_labels"]])
         n = batch["chosen_input_ids"].shape[0]
-        policy = sequence_logps(model(ids).logits, labels)
+        logits = model(ids).logits
+        policy = sequence_logps(logits, labels)
         with torch.no_grad():
             ref = sequence_logps(self.reference(ids).logits, labels)
         losses, rc, rr = dpo_loss(policy[:n], policy[n:], ref[:n], ref[n:], self.beta)
+        if self.rpo_alpha:  # per pair, so the sum over pairs stays exact under gradient accumulation
+            losses = losses - self.rpo_alpha * sequence_logps(logits[:n], labels[:n], average=True)
         return losses.sum(), {"rewards/chosen": rc.mean().detach(), "rewards/rejected": rr.mean().detach(),
                               "rewards/accuracies": (rc > rr).float().mean(), "rewards/margins": (rc - rr).mean()}
 
@@ -54,6 +60,7 @@ def main():
                                  max_seq_len=1024, data_path="dataset/dpo.jsonl", from_weight="full_sft",
                                  save_weight="dpo", log_interval=100, save_interval=1000)
     parser.add_argument("--beta", type=float, default=0.1)
+    parser.add_argument("--rpo_alpha", type=float, default=0.0, help="weight of the chosen replies' NLL (0: plain DPO)")
     args = parser.parse_args()
     require_data(args, "dpo.jsonl")
 
@@ -62,7 +69,7 @@ def main():
     data = open_dataset(DPODataset, args, tokenizer)
     model = run.build_model(vocab_size=len(tokenizer))
     reference = copy.deepcopy(model).to(run.device).eval().requires_grad_(False)
-    engine.train(run, model, data, DPOLoss(reference, args.beta))
+    engine.train(run, model, data, DPOLoss(reference, args.beta, args.rpo_alpha))
     engine.teardown(run)
 
 

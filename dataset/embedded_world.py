@@ -759,10 +759,15 @@ def build_dpo(people, rng, n, heldout: bool) -> list[dict]:
 # =====================================================================================================================
 
 
-def build_lora_identity(seed, train_people=()) -> tuple[list[dict], list[dict]]:
-    """The new identity's chats, plus as many plain fact-QA chats about train-half people (replay): without them
-    the adapter learned the identity (94% on held-out phrasings) but cut held-out fact QA from 50% to 30%, because
-    nothing in its data said to keep answering the old questions the old way (measured)."""
+def build_lora_identity(seed, replay=(), identity_copies=4) -> tuple[list[dict], list[dict]]:
+    """The new identity's chats, each `identity_copies` times, plus the SFT chats as replay.
+
+    Replay decides what the adapter forgets (measured on the quickstart world, tiny preset, 240 steps at 4e-3):
+    without any, identity on held-out phrasings reached 94% but held-out fact QA fell from 50% to 30%; with as many
+    fact-QA chats about train-half people as identity chats, 100% but 38.1% (base 48.1%): the adapter memorized those
+    people and answered held-out questions with their names; with the whole SFT set, 72% and 46.9%.  In the replay,
+    the SFT model's greeting "I am MiniMind" becomes the new identity's, and its own self-introductions are left out:
+    they would teach the old identity back."""
     rng = _rng(seed, "lora")
     ident = LORA_IDENTITY
     train = []
@@ -780,13 +785,15 @@ def build_lora_identity(seed, train_people=()) -> tuple[list[dict], list[dict]]:
         mm_q = "你是MiniMind吗？" if lang == "zh" else "Are you MiniMind?"
         for _ in range(3):
             train.append([_msg("user", mm_q), _msg("assistant", ident["not_minimind"][lang])])
-    if train_people:
-        for _ in range(len(train)):
-            person, attr, lang = rng.choice(train_people), rng.choice(ATTRIBUTES), rng.choice(LANGS)
-            q = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
-            train.append([_msg("user", q), _msg("assistant", answer_sentence(person, attr, lang))])
+    train = train * identity_copies
+    new_hello = {BASE_IDENTITY["greeting_reply"][lang]: ident["answers"][lang][2] for lang in LANGS}
+    for row in replay:
+        msgs = [_msg(m["role"], new_hello.get(m["content"], m["content"])) for m in row["conversations"]]
+        if not any(BASE_IDENTITY["name"] in m["content"] for m in msgs):
+            train.append(msgs)
     rng.shuffle(train)
     heldout = []
+    rng = _rng(seed, "lora_heldout")
     for lang in LANGS:
         for kind, q in ident["heldout_questions"][lang]:
             keyword = ident["name" if kind == "name" else "maker"][lang]
@@ -1134,8 +1141,8 @@ def make_world(
     heldout_bios = build_pretrain_heldout(people, seed, heldout_bios_per_person, pronoun_prob, seen)
     files["pretrain_heldout.jsonl"] = write_jsonl(out / "pretrain_heldout.jsonl", heldout_bios)
 
-    files["sft.jsonl"] = write_jsonl(out / "sft.jsonl", build_sft(
-        people, seed, sft_copies, n_identity_per_lang, sft_system_prob, sft_greeting_prob))
+    sft = build_sft(people, seed, sft_copies, n_identity_per_lang, sft_system_prob, sft_greeting_prob)
+    files["sft.jsonl"] = write_jsonl(out / "sft.jsonl", sft)
 
     test_half = [p for p in people if p["split"] == "test"]
     train_half = [p for p in people if p["split"] == "train"]
@@ -1148,7 +1155,7 @@ def make_world(
     files["dpo_heldout.jsonl"] = write_jsonl(out / "dpo_heldout.jsonl",
                                              build_dpo(people, _rng(seed, "dpo_heldout"), n_dpo_heldout, heldout=True))
 
-    lora_train, lora_heldout = build_lora_identity(seed, train_half)
+    lora_train, lora_heldout = build_lora_identity(seed, replay=sft)
     files["lora_identity.jsonl"] = write_jsonl(out / "lora_identity.jsonl", lora_train)
     files["lora_identity_heldout.jsonl"] = write_jsonl(out / "lora_identity_heldout.jsonl", lora_heldout)
 

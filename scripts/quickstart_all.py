@@ -62,7 +62,7 @@ class Stages:
         a = self.q.args
         self.q.sh("train_lora.py", *self.q.common, "--data_path", os.path.join(self.world, "lora_identity.jsonl"),
                   "--from_weight", "full_sft", "--batch_size", "16", "--max_seq_len", "128", "--learning_rate",
-                  str(a.lora_lr), "--warmup_iters", "5", "--max_steps", str(a.lora_steps), "--lora_rank", "8")
+                  str(a.lora_lr), "--warmup_iters", "5", "--max_steps", str(a.lora_steps), "--lora_rank", "16")
         base = self.native("full_sft")
         tuned = load_lora_file(copy.deepcopy(base), weight_path(os.path.join(self.q.out, "lora"), "lora_identity",
                                                                  self.q.config.hidden_size, False))

@@ -74,3 +74,14 @@ def test_gradient_of_pairs_is_batch_size_invariant():
             (loss_fn(model, micro)[0] / 4).backward()
         grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
     assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_rpo_term_adds_the_chosen_replies_mean_nll():
+    model, batch = tiny().eval(), pair_batch()
+    plain, _ = DPOLoss(copy.deepcopy(model), beta=0.1)(model, batch)
+    rpo, _ = DPOLoss(copy.deepcopy(model), beta=0.1, rpo_alpha=0.5)(model, batch)
+    logits = model(batch["chosen_input_ids"]).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch["chosen_labels"][:, 1:],
+                                            reduction="none")  # -100 positions give 0
+    per_pair = nll.sum(1) / (batch["chosen_labels"][:, 1:] != -100).sum(1)
+    assert_close(rpo - plain, 0.5 * per_pair.sum())

@@ -380,10 +380,14 @@ def test_lora_heldout_phrasings_are_new(out):
     identity = [r for r in rows if r["conversations"][-2]["content"] in identity_questions]
     assert identity and all("小溪" in r["conversations"][-1]["content"] or "Xiaoxi" in r["conversations"][-1]["content"]
                             for r in identity)
-    # the rest is replay: fact QA about train-half people, about as many rows as the identity chats
-    replay = [r for r in rows if "小溪" not in r["conversations"][-1]["content"]
-              and "Xiaoxi" not in r["conversations"][-1]["content"]]
-    assert len(replay) == len(rows) // 2
+    # the rest is replay: the SFT chats, none of them teaching the old identity back
+    sft = read_jsonl(out / "sft.jsonl")
+    no_old_identity = [r for r in sft if not any("MiniMind" in m["content"] and "你好" not in m["content"]
+                                                 and "Hello" not in m["content"] for m in r["conversations"])]
+    assert not any("MiniMind" in m["content"] for r in rows for m in r["conversations"] if m["role"] == "assistant")
+    replay = [r for r in rows if r["conversations"][-2]["content"] not in identity_questions
+              and "MiniMind" not in r["conversations"][-2]["content"]]
+    assert len(replay) == len(no_old_identity) and len(replay) < len(sft)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
