@@ -134,9 +134,11 @@ class RMSNorm(nn.Module):
 
 
 def rope_inv_freq(config: MiniMindConfig) -> tuple[torch.Tensor, float]:
-    """Inverse frequencies of RoPE and the attention (cos/sin) scale; YaRN when inference_rope_scaling is on."""
-    dim, base = config.head_dim, config.rope_theta
-    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+    """Inverse frequencies of RoPE and the attention (cos/sin) scale; YaRN when inference_rope_scaling is on.
+    Always computed on the CPU, also inside a torch.device("meta") block (load_native): meta arithmetic runs Python
+    reference kernels that import torch._dynamo and sympy (+73 MB of RSS)."""
+    dim, base, cpu = config.head_dim, config.rope_theta, torch.device("cpu")
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float, device=cpu) / dim))
     if not config.inference_rope_scaling:
         return inv_freq, 1.0
     # YaRN (Peng et al. 2023, arXiv:2309.00071): keep high-frequency dims (many rotations inside the original
@@ -150,7 +152,7 @@ def rope_inv_freq(config: MiniMindConfig) -> tuple[torch.Tensor, float]:
 
     low = max(math.floor(dim_for_rotations(beta_fast)), 0)
     high = min(math.ceil(dim_for_rotations(beta_slow)), dim - 1)
-    ramp = ((torch.arange(dim // 2, dtype=torch.float) - low) / max(high - low, 1e-3)).clamp(0, 1)
+    ramp = ((torch.arange(dim // 2, dtype=torch.float, device=cpu) - low) / max(high - low, 1e-3)).clamp(0, 1)
     inv_freq = inv_freq / factor * ramp + inv_freq * (1 - ramp)
     attn_scale = rs.get("attention_factor") or (0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0)
     return inv_freq, attn_scale
