@@ -2,7 +2,7 @@
 
 A dense MiniMind *is* a Llama (same blocks, same names), so it is exported as a plain `LlamaForCausalLM` that
 transformers, vLLM, llama.cpp's converter and lm-eval load without trust_remote_code. An MoE model has no stock
-architecture in transformers, so it ships our modeling file beside the weights (auto_map → trust_remote_code=True).
+architecture in transformers, so it ships our modeling files beside the weights (auto_map → trust_remote_code=True).
 
     python export_model.py --weight out/full_sft_512.pth --save_dir out/hf
     python export_model.py --weight out/full_sft_512.pth --lora_weight out/lora/lora_identity_512.pth --save_dir out/hf_id
@@ -42,10 +42,12 @@ def export_hf(model: MiniMindForCausalLM, save_dir: str, tokenizer_dir: str | No
     c = model.config
     dtype = dtype or next(model.parameters()).dtype
     if c.use_moe:
-        # register_for_auto_class makes save_pretrained copy model_minimind.py next to the weights and write auto_map
+        # register_for_auto_class makes save_pretrained write auto_map and copy model_minimind_hf.py next to the
+        # weights, with model_minimind.py, which it imports relatively
+        from model.model_minimind_hf import MiniMindForCausalLMHF, to_hf
         MiniMindConfig.register_for_auto_class()
-        MiniMindForCausalLM.register_for_auto_class("AutoModelForCausalLM")
-        out = model
+        MiniMindForCausalLMHF.register_for_auto_class("AutoModelForCausalLM")
+        out = to_hf(model)
     else:
         out = LlamaForCausalLM(llama_config(c))
         out.load_state_dict(model.state_dict(), strict=True)

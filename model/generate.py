@@ -1,7 +1,8 @@
 """Our own streaming generator: a static KV cache, the usual sampling knobs, one token per step yielded as it comes.
 
-transformers' generate() also works on MiniMindForCausalLM (it is a GenerationMixin); this one exists because it is
-short enough to read in one sitting and does less per token (no per-step cache concatenation, no logits processors).
+transformers' generate() also works on our network (model_minimind_hf.to_hf(model).generate(...)); this one exists
+because it is short enough to read in one sitting, does less per token (no per-step cache concatenation, no logits
+processors), and needs no transformers.generation import (130-160 MB of RSS, see model_minimind.py).
 """
 from collections.abc import Iterator
 

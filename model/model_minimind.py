@@ -5,6 +5,12 @@ with RoPE positions, grouped-query attention and a SwiGLU feed-forward (or a top
 
 Parameter names are MiniMind2's, so upstream checkpoints load with strict=True, and the dense model is
 numerically a transformers `LlamaForCausalLM` (export_model.py relies on that).
+
+MiniMindForCausalLM is a plain nn.Module, not a transformers PreTrainedModel: importing `transformers.modeling_utils`
+or `transformers.generation` pulls in torch.distributed.tensor, torch._dynamo, sympy, scipy, accelerate… and adds
+130-160 MB of RSS to every chat, server and web-demo process (issue 5: a 26M chat in ≤ 500 MB; `import torch` alone is
+219 MB). What this file does import from transformers (PretrainedConfig, ModelOutput, DynamicCache) costs ~25 MB.
+The Hugging Face face of the same network, for transformers' generate() and the MoE export, is model_minimind_hf.py.
 """
 import math
 from dataclasses import dataclass
@@ -12,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig
 from transformers.utils import ModelOutput
 
 
@@ -128,9 +134,11 @@ class RMSNorm(nn.Module):
 
 
 def rope_inv_freq(config: MiniMindConfig) -> tuple[torch.Tensor, float]:
-    """Inverse frequencies of RoPE and the attention (cos/sin) scale; YaRN when inference_rope_scaling is on."""
-    dim, base = config.head_dim, config.rope_theta
-    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+    """Inverse frequencies of RoPE and the attention (cos/sin) scale; YaRN when inference_rope_scaling is on.
+    Always computed on the CPU, also inside a torch.device("meta") block (load_native): meta arithmetic runs Python
+    reference kernels that import torch._dynamo and sympy (+73 MB of RSS)."""
+    dim, base, cpu = config.head_dim, config.rope_theta, torch.device("cpu")
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float, device=cpu) / dim))
     if not config.inference_rope_scaling:
         return inv_freq, 1.0
     # YaRN (Peng et al. 2023, arXiv:2309.00071): keep high-frequency dims (many rotations inside the original
@@ -144,7 +152,7 @@ def rope_inv_freq(config: MiniMindConfig) -> tuple[torch.Tensor, float]:
 
     low = max(math.floor(dim_for_rotations(beta_fast)), 0)
     high = min(math.ceil(dim_for_rotations(beta_slow)), dim - 1)
-    ramp = ((torch.arange(dim // 2, dtype=torch.float) - low) / max(high - low, 1e-3)).clamp(0, 1)
+    ramp = ((torch.arange(dim // 2, dtype=torch.float, device=cpu) - low) / max(high - low, 1e-3)).clamp(0, 1)
     inv_freq = inv_freq / factor * ramp + inv_freq * (1 - ramp)
     attn_scale = rs.get("attention_factor") or (0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0)
     return inv_freq, attn_scale
@@ -369,35 +377,41 @@ class KVCache:
         return self.length
 
 
-class MiniMindForCausalLM(PreTrainedModel, GenerationMixin):
-    config_class = MiniMindConfig
-    base_model_prefix = "model"
-    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
-    _no_split_modules = ["DecoderLayer"]
-    _supports_sdpa = True
+class MiniMindForCausalLM(nn.Module):
+    """The language model: MiniMindModel + output head (tied to the embedding by default).
+
+    The few PreTrainedModel conveniences the repo uses are here (.device, .dtype, get/set_input_embeddings); for
+    transformers' generate() or save_pretrained, wrap it with model_minimind_hf.to_hf (shares the weights)."""
 
     def __init__(self, config: MiniMindConfig | None = None):
-        config = config or MiniMindConfig()
-        super().__init__(config)
+        super().__init__()
+        self.config = config = config or MiniMindConfig()
         self.model = MiniMindModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.post_init()
+        if not self.lm_head.weight.is_meta:  # a meta model (load_native) gets its tensors from a checkpoint
+            self.apply(self._init_weights)  # children before parents, as PreTrainedModel.post_init: same draws
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
 
+    @torch.no_grad()
     def _init_weights(self, module):
         std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=std)
-        elif isinstance(module, nn.Embedding):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=std)
         elif isinstance(module, RMSNorm):
             nn.init.ones_(module.weight)
         elif isinstance(module, MoEGate):
             nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5))
         elif isinstance(module, MiniMindModel):
-            inv_freq, module.rope_scale = rope_inv_freq(self.config)
-            module.inv_freq.copy_(inv_freq)
+            module.reset_rope()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
 
     def get_input_embeddings(self):
         return self.model.embed_tokens

@@ -50,12 +50,29 @@ def test_dense_exports_as_plain_llama(tmp_path, tiny_tokenizer_dir):
 
 def test_moe_exports_with_remote_code(tmp_path, tiny_tokenizer_dir):
     model = tiny(use_moe=True)
-    export_hf(model, str(tmp_path), tiny_tokenizer_dir, dtype=torch.float32)
-    assert "auto_map" in json.loads((tmp_path / "config.json").read_text())
-    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path), trust_remote_code=True)
+    export_hf(model, str(tmp_path / "hf"), tiny_tokenizer_dir, dtype=torch.float32)
+    assert "auto_map" in json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert {"model_minimind.py", "model_minimind_hf.py"} <= set(os.listdir(tmp_path / "hf"))
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"), trust_remote_code=True)
     x = torch.randint(0, 600, (2, 13))
     with torch.no_grad():
         assert_close(hf(x).logits, model(x).logits, atol=1e-5, rtol=1e-5)
+    # as a user gets it: a fresh process, away from this repo (the copied files alone must define the model), and
+    # transformers' generate() on it
+    torch.save({"x": x, "logits": model(x).logits.detach()}, tmp_path / "ref.pt")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import sys, torch; from transformers import AutoModelForCausalLM; "
+            "hf = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True).eval(); "
+            "assert 'model' not in sys.modules, 'loaded from the repo, not the folder'; "
+            "ref = torch.load(sys.argv[2]); torch.testing.assert_close(hf(ref['x']).logits, ref['logits']); "
+            "out = hf.generate(ref['x'], max_new_tokens=4, min_new_tokens=4, do_sample=False); "
+            "assert out.shape == (2, 17), out.shape; print(type(hf).__name__)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "hf"), str(tmp_path / "ref.pt")],
+                       cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "MiniMindForCausalLMHF"
 
 
 @pytest.mark.parametrize("use_moe", [False, True])

@@ -6,6 +6,7 @@ from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 from model.generate import generate, sample_next, stream_generate
 from model.model_minimind import (KVCache, MiniMindConfig, MiniMindForCausalLM, config_from_preset, count_params,
                                   lm_loss)
+from model.model_minimind_hf import MiniMindForCausalLMHF, to_hf
 
 VOCAB = 97
 
@@ -208,9 +209,27 @@ def test_our_greedy_generation_equals_transformers_generate():
     theirs = hf.generate(x, max_new_tokens=20, do_sample=False, eos_token_id=None, min_new_tokens=20)
     ours = generate(model, x, max_new_tokens=20, temperature=0, eos_token_id=-1)
     assert torch.equal(ours, theirs)
-    # and transformers' generate() drives our model the same way
-    assert torch.equal(model.generate(x, max_new_tokens=20, do_sample=False, eos_token_id=None,
-                                      min_new_tokens=20), theirs)
+    # and transformers' generate() drives our network the same way, through its Hugging Face class
+    hf_ours = to_hf(model)
+    assert hf_ours.lm_head.weight is model.model.embed_tokens.weight  # shared, not copied
+    assert torch.equal(hf_ours.generate(x, max_new_tokens=20, do_sample=False, eos_token_id=None,
+                                        min_new_tokens=20), theirs)
+
+
+@pytest.mark.parametrize("kw", [{}, {"use_moe": True}, {"tie_word_embeddings": False}])
+def test_hf_class_is_the_same_network(kw):
+    # built directly (as from_pretrained does), it draws the same initial weights as the core class and computes the
+    # same logits with the same state-dict names
+    torch.manual_seed(0)
+    core = MiniMindForCausalLM(tiny_config(**kw)).eval()
+    torch.manual_seed(0)
+    hf = MiniMindForCausalLMHF(tiny_config(**kw)).eval()
+    assert list(hf.state_dict()) == list(core.state_dict())
+    assert all(torch.equal(v, hf.state_dict()[k]) for k, v in core.state_dict().items())
+    assert (hf.lm_head.weight is hf.model.embed_tokens.weight) == kw.get("tie_word_embeddings", True)
+    x = torch.randint(0, VOCAB, (2, 11))
+    with torch.no_grad():
+        assert torch.equal(hf(x).logits, core(x).logits)
 
 
 def test_batched_left_padded_generation_equals_single_rows():
