@@ -728,13 +728,14 @@ def dpo_pair(person, attr, lang, people, rng) -> dict:
     good = answer_sentence(person, attr, lang)
     r = rng.random()
     if r < 0.6:  # a fluent but wrong fact: teaches that the VALUE matters
-        bad = answer_sentence(person, attr, lang, value=_other_value(person, attr, lang, people, rng))
+        kind, bad = "wrong", answer_sentence(person, attr, lang, value=_other_value(person, attr, lang, people, rng))
     elif r < 0.8:  # rambling, no answer
-        bad = rng.choice(HEDGE_ANSWERS[lang]).format(n=person_name(person, lang))
+        kind, bad = "hedge", rng.choice(HEDGE_ANSWERS[lang]).format(n=person_name(person, lang))
     else:  # the right fact, but repeated (a typical small-model failure)
-        bad = ("" if lang == "zh" else " ").join([good] * rng.randint(3, 5))
+        kind, bad = "repeat", ("" if lang == "zh" else " ").join([good] * rng.randint(3, 5))
     prompt = [_msg("user", q)]
-    return {"chosen": prompt + [_msg("assistant", good)], "rejected": prompt + [_msg("assistant", bad)]}
+    return {"chosen": prompt + [_msg("assistant", good)], "rejected": prompt + [_msg("assistant", bad)],
+            "rejected_kind": kind}
 
 
 def build_dpo(people, rng, n, heldout: bool) -> list[dict]:
@@ -748,8 +749,10 @@ def build_dpo(people, rng, n, heldout: bool) -> list[dict]:
     for i in range(n):  # cycles through all facts before repeating one
         person, attr, lang = facts[i % len(facts)]
         row = dpo_pair(person, attr, lang, people, rng)
+        kind = row.pop("rejected_kind")
         if heldout:
-            row.update(answer=person[attr][lang], lang=lang, person=person_name(person, lang), attribute=attr)
+            row.update(answer=person[attr][lang], lang=lang, person=person_name(person, lang), attribute=attr,
+                       rejected_kind=kind)
         rows.append(row)
     return rows
 

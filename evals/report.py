@@ -52,8 +52,10 @@ def post_training_lines(r: dict) -> list[str]:
                  ("LoRA", "held-out fact QA kept", pct(x["qa_exact_match"]), pct(x["qa_exact_match_base"]))]
     if "dpo" in r:
         x = r["dpo"]
-        rows += [("DPO", "preference accuracy, held-out pairs", pct(x["pref_acc"]), "50% (reference)"),
-                 ("DPO", "wrong or rambling replies, held-out questions", pct(x["quality_dpo"]["wrong_or_rambling"]),
+        rows += [("DPO", "preference accuracy, held-out pairs", pct(x["pref_acc"]), "50% (reference)")]
+        rows += [("DPO", f"… where the rejected reply is a {kind}", pct(acc), "")
+                 for kind, acc in x.get("pref_acc_by_rejected", {}).items()]
+        rows += [("DPO", "wrong or rambling replies, held-out questions", pct(x["quality_dpo"]["wrong_or_rambling"]),
                   pct(x["quality_sft"]["wrong_or_rambling"]))]
     if "distill" in r:
         x = r["distill"]

@@ -76,11 +76,15 @@ class Stages:
         a = self.q.args
         self.q.sh("train_dpo.py", *self.q.common, "--data_path", os.path.join(self.world, "dpo.jsonl"),
                   "--from_weight", "full_sft", "--batch_size", "8", "--max_seq_len", "128", "--learning_rate",
-                  str(a.dpo_lr), "--warmup_iters", "5", "--max_steps", str(a.dpo_steps), "--beta", "0.1")
+                  str(a.dpo_lr), "--warmup_iters", "5", "--max_steps", str(a.dpo_steps), "--beta", str(a.dpo_beta))
         sft, dpo = self.native("full_sft"), self.native("dpo")
         pairs = jsonl(os.path.join(self.world, "dpo_heldout.jsonl"))
         pref = preference_accuracy(dpo, sft, self.q.tokenizer, pairs)
-        return {"pref_acc": pref["pref_acc"], "mean_margin": pref["mean_margin"],
+        # by what the rejected reply does wrong: a fluent wrong fact needs the model to know the fact
+        by_kind = {kind: preference_accuracy(dpo, sft, self.q.tokenizer,
+                                             [p for p in pairs if p["rejected_kind"] == kind])["pref_acc"]
+                   for kind in sorted({p["rejected_kind"] for p in pairs})}
+        return {"pref_acc": pref["pref_acc"], "mean_margin": pref["mean_margin"], "pref_acc_by_rejected": by_kind,
                 "quality_sft": answer_quality(*self.qa(sft), check_fact_answer),
                 "quality_dpo": answer_quality(*self.qa(dpo), check_fact_answer),
                 "qa_exact_match": exact_match(*self.qa(dpo), check_fact_answer)["all"]}

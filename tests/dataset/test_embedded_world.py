@@ -365,6 +365,12 @@ def test_dpo_heldout_answers_are_true(out, world):
         assert person["split"] == "test"
         assert row["answer"] == person[row["attribute"]][row["lang"]]
         assert ew.check_answer(row["chosen"][-1]["content"], row["answer"])
+        chosen, rejected = row["chosen"][-1]["content"], row["rejected"][-1]["content"]
+        kind = row["rejected_kind"]  # what the rejected reply does wrong, for the per-kind preference accuracy
+        assert (kind == "repeat") == (chosen in rejected)
+        assert kind in ("wrong", "hedge", "repeat")
+        if kind != "repeat":  # a wrong fact or a hedge never states the true value
+            assert not ew.check_answer(rejected, row["answer"]), row
 
 
 def test_lora_heldout_phrasings_are_new(out):
