@@ -72,7 +72,7 @@ def main():
     g.add_argument("--all", action="store_true", help="also run LoRA, DPO, distillation, reasoning, MoE vs dense")
     g.add_argument("--lora_steps", type=int, default=240)
     g.add_argument("--lora_lr", type=float, default=4e-3)
-    g.add_argument("--dpo_steps", type=int, default=150)
+    g.add_argument("--dpo_steps", type=int, default=250)
     g.add_argument("--dpo_lr", type=float, default=5e-5)
     g.add_argument("--dpo_beta", type=float, default=1.0)
     g.add_argument("--distill_steps", type=int, default=400)
