@@ -53,7 +53,8 @@ def post_training_lines(r: dict) -> list[str]:
     if "dpo" in r:
         x = r["dpo"]
         rows += [("DPO", "preference accuracy, held-out pairs", pct(x["pref_acc"]), "50% (reference)")]
-        rows += [("DPO", f"… where the rejected reply is a {kind}", pct(acc), "")
+        what = {"wrong": "a fluent wrong fact", "hedge": "a hedge with no answer", "repeat": "the answer repeated"}
+        rows += [("DPO", f"… where the rejected reply is {what.get(kind, kind)}", pct(acc), "")
                  for kind, acc in x.get("pref_acc_by_rejected", {}).items()]
         rows += [("DPO", "wrong or rambling replies, held-out questions", pct(x["quality_dpo"]["wrong_or_rambling"]),
                   pct(x["quality_sft"]["wrong_or_rambling"]))]
