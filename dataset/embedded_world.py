@@ -768,9 +768,9 @@ def build_lora_identity(seed, replay=(), identity_copies=4) -> tuple[list[dict],
     Replay decides what the adapter forgets (measured on the quickstart world, tiny preset, 240 steps at 4e-3):
     without any, identity on held-out phrasings reached 94% but held-out fact QA fell from 50% to 30%; with as many
     fact-QA chats about train-half people as identity chats, 100% but 38.1% (base 48.1%): the adapter memorized those
-    people and answered held-out questions with their names; with the whole SFT set, 72% and 46.9%.  In the replay,
-    the SFT model's greeting "I am MiniMind" becomes the new identity's, and its own self-introductions are left out:
-    they would teach the old identity back."""
+    people and answered held-out questions with their names; with this replay, rank 16, 81% and 45.0% (base 47.8%).
+    In the replay, the SFT model's greeting "I am MiniMind" becomes the new identity's, and its own
+    self-introductions are left out: they would teach the old identity back."""
     rng = _rng(seed, "lora")
     ident = LORA_IDENTITY
     train = []
