@@ -345,11 +345,13 @@ def check_answer(reply: str, answer: str) -> bool:
     return bool(answer) and answer in _normalize(reply)
 
 
-_SENTENCE_RE = re.compile(r".*?(?:[。！？!?]|\.(?=\s|$)|$)", re.S)
+# A sentence ends at 。！？!? or at a period followed by whitespace or the end ("3.5" and "Dr.X" do not end one).
+SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")
+_FIRST_SENTENCE = re.compile(rf".*?(?:{SENTENCE_END.pattern}|$)", re.S)
 
 
 def first_sentence(reply: str) -> str:
-    return _SENTENCE_RE.match(reply.strip()).group(0)
+    return _FIRST_SENTENCE.match(reply.strip()).group(0)
 
 
 def check_fact_answer(reply: str, answer: str) -> bool:

@@ -1,8 +1,7 @@
 """Free-form QA: greedy answers to held-out questions, scored by whether the expected value appears."""
-import re
-
 import torch
 
+from dataset.embedded_world import SENTENCE_END
 from evals.batching import left_pad
 from model.generate import generate
 
@@ -42,14 +41,11 @@ def exact_match(records: list[dict], replies: list[str], check) -> dict:
     return {k: sum(v) / len(v) for k, v in sorted(groups.items())}
 
 
-_SENTENCE_END = re.compile(r"[。！？!?]|\.(?:\s|$)")
-
-
 def answer_quality(records: list[dict], replies: list[str], check) -> dict:
     """Shares of replies that are wrong (the expected value is missing) and that ramble (more than the one sentence
     a fact question needs), and of replies that are either — what DPO on correct-vs-wrong/rambling pairs should cut."""
     wrong = [not check(y, r["answer"]) for r, y in zip(records, replies)]
-    rambling = [len(_SENTENCE_END.findall(y.strip())) > 1 for y in replies]
+    rambling = [len(SENTENCE_END.findall(y.strip())) > 1 for y in replies]
     n = max(len(replies), 1)
     return {"wrong": sum(wrong) / n, "rambling": sum(rambling) / n,
             "wrong_or_rambling": sum(w or r for w, r in zip(wrong, rambling)) / n}

@@ -45,7 +45,7 @@ from model.model_minimind import KVCache, MiniMindForCausalLM, config_from_prese
 from model.tokenizer import load_tokenizer  # noqa: E402
 from scripts.bench_chat import peak_rss_mb, theirs  # noqa: E402
 from scripts.bench_dataset import bench_getitem, generate_corpus  # noqa: E402
-from trainer.engine import build_optimizer, cpu_has_native_bf16, pick_device, resolve_dtype  # noqa: E402
+from trainer.engine import CausalLMLoss, build_optimizer, cpu_has_native_bf16, pick_device, resolve_dtype  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # (batch, seq) per preset: MiniMind2-small at upstream's pretraining length; tiny at the quickstart's pretraining shape.
@@ -112,6 +112,7 @@ def twin(model):
 
 def train_step_fn(model, batch, seq, dtype, device, compiled):
     """A closure doing one optimizer step on a fixed random batch; returns tokens/s."""
+    ours = isinstance(model, MiniMindForCausalLM)
     model = copy.deepcopy(model).to(device).train()
     opt = build_optimizer(model, 1e-4, 0.1, device)  # fused AdamW on CUDA, as the engine builds it
     fn = torch.compile(model) if compiled else model
@@ -125,9 +126,11 @@ def train_step_fn(model, batch, seq, dtype, device, compiled):
         t0 = time.perf_counter()
         x = host.to(device, non_blocking=True)
         with autocast:
-            logits = fn(input_ids=x).logits
-            # the engine's CausalLMLoss: summed, then divided by the supervised tokens
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), x[:, 1:].flatten(), reduction="sum")
+            if ours:  # the training engine's own loss (blockwise, no full logits tensor)
+                loss = CausalLMLoss()(fn, {"input_ids": x, "labels": x})[0]
+            else:  # what a transformers user computes from the logits: the same summed cross-entropy
+                logits = fn(input_ids=x).logits
+                loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), x[:, 1:].flatten(), reduction="sum")
         (loss / x[:, 1:].numel()).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
