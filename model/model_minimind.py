@@ -445,21 +445,30 @@ class MiniMindForCausalLM(nn.Module):
         return MiniMindCausalLMOutput(loss=loss, aux_loss=aux, logits=logits, cache=cache)
 
 
-def lm_loss(h, head: nn.Module, labels, rows: int = 1024):
+def lm_loss(h, head: nn.Module, labels, rows: int | None = None, static: bool | None = None):
     """Summed next-token cross-entropy of hidden states h [b, t, d] under the output head, labels aligned with h.
 
-    Two savings over `cross_entropy(lm_head(h))`: rows without a label (SFT prompts, padding) never reach the head,
-    and the rest go through it `rows` at a time, so the fp32 logits of a block stay in cache instead of a
-    [b·t, vocab] tensor making several trips through memory (softmax, its gradient, the head's gradient).
+    The head is applied `rows` positions at a time, so a [b·t, vocab] fp32 logits tensor never exists: on a CPU
+    a 1,024-row block stays in cache instead of making several trips through memory (softmax, its gradient, the
+    head's gradient). On a CPU rows without a label (SFT prompts, padding) are also dropped before the head.
+    That drop has a data-dependent size, so `static` (the default on a GPU/MPS and under torch.compile) keeps
+    every row and lets ignore_index mask them: counting the kept rows would stall the GPU on a device→host copy
+    every micro-batch, and break the compiled graph, recompiling whenever the count changes (measured on an
+    H200: the compiled step 0.74x transformers' with the drop). There, 8,192-row blocks bound the logits memory.
     """
+    if static is None:
+        static = h.device.type != "cpu" or torch.compiler.is_compiling()
+    rows = rows or (8192 if static else 1024)
     h, y = h[:, :-1].flatten(0, 1), labels[:, 1:].flatten()
-    keep = y != -100
-    h, y = h[keep], y[keep]
-    if not y.numel():  # nothing supervised: a zero that still reaches every parameter (DDP expects gradients)
-        return head(h).sum() * 0.0
+    if not static:
+        keep = y != -100
+        h, y = h[keep], y[keep]
+        if not y.numel():  # nothing supervised: a zero that still reaches every parameter (DDP expects gradients)
+            return head(h).sum() * 0.0
     total = 0.0
     for i in range(0, y.numel(), rows):
-        total = total + F.cross_entropy(head(h[i:i + rows]).float(), y[i:i + rows], reduction="sum")
+        total = total + F.cross_entropy(head(h[i:i + rows]).float(), y[i:i + rows], ignore_index=-100,
+                                        reduction="sum")
     return total
 
 

@@ -49,7 +49,17 @@ from trainer.engine import CausalLMLoss, build_optimizer, cpu_has_native_bf16, p
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # (batch, seq) per preset: MiniMind2-small at upstream's pretraining length; tiny at the quickstart's pretraining shape.
+# On a GPU, MiniMind2-small trains at upstream's own pretraining batch (32) instead: 4 sequences leave it idle.
 SHAPES = {"minimind2-small": (4, 512), "tiny": (8, 256)}
+CUDA_SHAPES = {"minimind2-small": (32, 512), "tiny": (32, 256)}
+# Dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s), matched against the device name; MFU is given
+# against these and against the matmul this script times itself (which reaches ~80% of the datasheet on an H100).
+DATASHEET_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.4, "A100": 312.0,
+                         "L40S": 362.1, "A10G": 70.0, "RTX 4090": 165.2, "RTX 3090": 71.0}
+# One epoch of upstream's pretrain_hq.jsonl (~1.6 GB of mostly Chinese text, ~320 tokens a row by upstream's README)
+# is ~4.4e8 tokens at ~3.6 bytes a token (3-byte CJK characters, ~1.2 characters a token with a 6,400-entry
+# vocabulary): an estimate, so the projection also says which figure it used (--epoch_tokens to change it).
+PRETRAIN_HQ_TOKENS = 4.4e8
 QUICK_BF16_SEQ = 64  # emulated bf16 trains MiniMind2-small at ~16 tok/s here: 512-token steps take ~30 s
 
 
@@ -87,6 +97,14 @@ def matmul_gflops(dtype, n, reps, device):
         return 2 * n ** 3 / (time.perf_counter() - t0) / 1e9
 
     return statistics.median(interleave({"mm": once}, reps)[1]["mm"])
+
+
+def datasheet_tflops(device):
+    """The bf16 datasheet peak of this CUDA device, or None (CPU, or a GPU not in the table)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in DATASHEET_BF16_TFLOPS.items() if k in name), None)
 
 
 def flops_per_token(model, seq_len):
@@ -141,22 +159,31 @@ def train_step_fn(model, batch, seq, dtype, device, compiled):
     return step
 
 
-def train_cell(model, batch, seq, dtype, device, compile_modes, reps, peak):
+def train_cell(model, batch, seq, dtype, device, compile_modes, reps, peak, datasheet=None):
     runs, hf = {}, twin(model)
     for compiled in compile_modes:  # every run gets its own copy of the weights and its own optimizer
         tag = "_compiled" if compiled else ""
         runs["ours" + tag] = train_step_fn(model, batch, seq, dtype, device, compiled)
         runs["hf" + tag] = train_step_fn(hf, batch, seq, dtype, device, compiled)
-    first, rates = interleave(runs, reps)
+    cell = {"batch": batch, "seq": seq}
+    try:
+        first, rates = interleave(runs, reps)
+    except Exception as e:  # noqa: BLE001 -- a compiler failure should cost the compiled figures, not the run
+        if not any(k.endswith("_compiled") for k in runs):
+            raise
+        cell["compile_error"] = f"{type(e).__name__}: {e}"[:300]
+        first, rates = interleave({k: v for k, v in runs.items() if not k.endswith("_compiled")}, reps)
     fpt = flops_per_token(model, seq)
-    cell = {"batch": batch, "seq": seq, "flops_per_token": fpt, "hf_attention": hf.config._attn_implementation}
+    cell.update(flops_per_token=fpt, hf_attention=hf.config._attn_implementation)
     for name, r in rates.items():
         cell[f"tok_s_{name}"] = round(statistics.median(r), 1)
         cell[f"mfu_{name}"] = round(statistics.median(r) * fpt / (peak * 1e9), 4)
+        if datasheet and dtype == torch.bfloat16:  # the table holds bf16 peaks (TF32's is half of it)
+            cell[f"mfu_datasheet_{name}"] = round(statistics.median(r) * fpt / (datasheet * 1e12), 4)
         if name.endswith("_compiled"):
             cell[f"compile_s_{name}"] = round(first[name], 1)
     for tag in ("", "_compiled"):
-        if "ours" + tag in runs:
+        if "ours" + tag in rates:
             cell["ratio" + tag] = round(cell[f"tok_s_ours{tag}"] / cell[f"tok_s_hf{tag}"], 3)
     return cell
 
@@ -236,7 +263,7 @@ def rss_cell(model, native_path, hf_dir, dtype_name, device, prompt_len, new_tok
 
 # ----------------------------------------------------------------------------------------------- data
 def loader_cell(path, tok, seq, seconds):
-    """PretrainDataset.__getitem__ supervised tokens/s in this process (the engine's num_workers=0 default)."""
+    """PretrainDataset.__getitem__ supervised tokens/s in one process (the engine's default on a CPU: no workers)."""
     from dataset.lm_dataset import PretrainDataset
     cell = {}
     for packing in (False, True):
@@ -269,6 +296,17 @@ def add_headline(out, head):
     out["headline"] = f"{head}; training at the shape in train['{head}/<dtype>']; decode at batch 1"
 
 
+def add_epoch_projection(out, head, epoch_tokens):
+    """Minutes for one epoch of pretrain_hq at the fastest bf16 training rate measured for `head` (compiled or not;
+    packed windows, so every token is text). scripts/gpu_check.sh also times the real trainer, loader included."""
+    cell = out["train"].get(f"{head}/bfloat16", {})
+    rates = {k.removeprefix("tok_s_"): v for k, v in cell.items() if k.startswith("tok_s_ours")}
+    if rates:
+        best = max(rates, key=rates.get)
+        out["pretrain_hq_epoch"] = {"tokens": epoch_tokens, "run": best, "tok_s": rates[best],
+                                    "minutes": round(epoch_tokens / rates[best] / 60, 1)}
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
@@ -289,6 +327,8 @@ def parse(argv=None):
     p.add_argument("--corpus_mb", type=int, default=None, help="generated pretrain jsonl size: 5 (--quick: 1)")
     p.add_argument("--data_path", default=None, help="a {text} jsonl to read instead of generating one")
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--epoch_tokens", type=float, default=PRETRAIN_HQ_TOKENS,
+                   help="tokens in one epoch of upstream's pretrain_hq.jsonl, for the projected epoch time")
     args = p.parse_args(argv)
     # explicit flags win over both sets of defaults
     for name, full, quick in (("reps", 5, 3), ("prompt_len", 256, 128), ("new_tokens", 64, 16),
@@ -313,7 +353,8 @@ def main(argv=None):
            "cpu_native_bf16": not slow_bf16 if device.type == "cpu" else None,
            "auto_dtype": str(resolve_dtype("auto", device)).removeprefix("torch."), "quick": args.quick,
            "reps": args.reps, "shortened": [], "peak_gflops": {}, "train": {}, "decode": {}, "prefill": {},
-           "rss": {}, "loader": {}}
+           "rss": {}, "loader": {}, "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+           "datasheet_bf16_tflops": datasheet_tflops(device)}
     shortened = out["shortened"]
 
     def show(name, value):
@@ -342,7 +383,7 @@ def main(argv=None):
         for pi, preset in enumerate(presets):
             torch.manual_seed(0)
             model = MiniMindForCausalLM(config_from_preset(preset))
-            p_batch, p_seq = SHAPES.get(preset, (4, 512))
+            p_batch, p_seq = (CUDA_SHAPES if device.type == "cuda" else SHAPES).get(preset, (4, 512))
             p_batch, p_seq = args.batch_size or p_batch, args.seq_len or p_seq
             # ---- training
             for name in dtypes:
@@ -352,13 +393,14 @@ def main(argv=None):
                                      f"{p_batch} x {p_seq}")
                 compile_on = args.compile and (not args.quick or (pi == len(presets) - 1 and name == "float32"))
                 cell = train_cell(model, batch, seq, DTYPES[name], device, [False, True] if compile_on else [False],
-                                  args.reps, out["peak_gflops"][name])
+                                  args.reps, out["peak_gflops"][name], out["datasheet_bf16_tflops"])
                 out["train"][f"{preset}/{name}"] = cell
                 for k in ("", "_compiled"):
                     if f"tok_s_ours{k}" in cell:
                         show(f"train tok/s {preset} {name}{k.replace('_', ' ')} {batch}x{seq}: ours / hf (ratio)",
                              f"{cell[f'tok_s_ours{k}']} / {cell[f'tok_s_hf{k}']} ({cell['ratio' + k]})  "
-                             f"MFU {cell[f'mfu_ours{k}']:.1%}")
+                             f"MFU {cell[f'mfu_ours{k}']:.1%}" + (f" (datasheet {cell[f'mfu_datasheet_ours{k}']:.1%})"
+                                                                  if f"mfu_datasheet_ours{k}" in cell else ""))
             # ---- inference: the exported folder, loaded back by transformers in each dtype
             hf_dir = export_hf(model, os.path.join(tmp, preset, "hf"), dtype=torch.float32)
             native = os.path.join(tmp, preset, "model.pth")
@@ -391,8 +433,12 @@ def main(argv=None):
             out["loader"][preset] = cell
 
     add_headline(out, presets[0])
+    add_epoch_projection(out, presets[0], args.epoch_tokens)
     out["loadavg_end"] = os.getloadavg()
     show("load average start / end", f"{out['loadavg_start']} / {out['loadavg_end']}")
+    if "pretrain_hq_epoch" in out:
+        e = out["pretrain_hq_epoch"]
+        show(f"one pretrain_hq epoch ({e['tokens']:.2g} tokens) at {e['run']} bf16, minutes", e["minutes"])
     for line in shortened:
         show("shortened", line)
     print(json.dumps(out))
