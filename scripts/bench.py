@@ -132,7 +132,7 @@ def train_step_fn(model, batch, seq, dtype, device, compiled):
     """A closure doing one optimizer step on a fixed random batch; returns tokens/s."""
     ours = isinstance(model, MiniMindForCausalLM)
     model = copy.deepcopy(model).to(device).train()
-    opt = build_optimizer(model, 1e-4, 0.1, device)  # fused AdamW on CUDA, as the engine builds it
+    opt = build_optimizer(model, 1e-4, 0.1, device)  # fused AdamW, as the engine builds it
     fn = torch.compile(model) if compiled else model
     host = torch.randint(3, model.config.vocab_size, (batch, seq))
     if device.type == "cuda":
