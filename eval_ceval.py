@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from eval_model import build_parser, load_model
+from eval_model import build_parser, inference_device, load_model
 from evals.ceval_data import category_of, detect_format, read_split
 from evals.choice import build_prompt, predict_choices
 
@@ -39,7 +39,7 @@ def main():
         subjects = args.subjects.split(",") if args.subjects else None
         rows = read_split(args.data_dir, args.split, subjects, fmt)
         dev = read_split(args.data_dir, "dev", subjects, fmt) if args.shots else []
-        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = inference_device(args.device)
         model, tokenizer, _ = load_model(args, device)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")

@@ -31,7 +31,10 @@ def build_parser():
     p.add_argument("--lora_weight", default="none", help="adapter name: {out_dir}/lora/{name}_{hidden}.pth")
     p.add_argument("--load_from", default=None, help="a Hugging Face folder instead of native weights")
     p.add_argument("--tokenizer_dir", default=DEFAULT_TOKENIZER_DIR)
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="default: cuda if available, else cpu (--device mps to try an "
+                                                  "Apple GPU)")
+    p.add_argument("--quantize", choices=("none", "int8"), default="none",
+                   help="int8: weight-only int8 with bf16 activations (CPU; see model/quantize.py)")
     p.add_argument("--interactive", type=int, choices=(0, 1), default=None, help="default: on when stdin is a tty")
     p.add_argument("--history_cnt", type=int, default=0, help="previous turns kept (even number: user+assistant)")
     p.add_argument("--temperature", type=float, default=0.85)
@@ -43,6 +46,10 @@ def build_parser():
     p.add_argument("--seed", type=int, default=None)
     add_model_args(p)
     return p
+
+
+def inference_device(name):
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def load_model(args, device):
@@ -59,6 +66,11 @@ def load_model(args, device):
         from model.model_lora import load_lora_file
         model = load_lora_file(model, weight_path(os.path.join(args.out_dir, "lora"), args.lora_weight,
                                                   config.hidden_size, config.use_moe))
+    if getattr(args, "quantize", "none") == "int8":
+        if device.type != "cpu":
+            raise ValueError(f"--quantize int8 runs on the CPU (asked for {device})")
+        from model.quantize import quantize_int8
+        model = quantize_int8(model)
     return model.to(device).eval(), tokenizer, args.weight != "pretrain"
 
 
@@ -80,7 +92,7 @@ def main():
     args = build_parser().parse_args()
     if args.seed is not None:
         torch.manual_seed(args.seed)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = inference_device(args.device)
     try:
         model, tokenizer, is_chat = load_model(args, device)
     except (FileNotFoundError, ValueError) as e:

@@ -103,7 +103,9 @@ def write_report(out_dir: str, report: dict):
     if "sft" in report:
         s = report["sft"]
         lines += ["", "## SFT: held-out QA (people whose Q&A never appeared in training)", "",
-                  f"Exact match **{pct(s['qa_exact_match'])}** (train-half people: {pct(s['qa_train_exact_match'])}).",
+                  f"Exact match **{pct(s['qa_exact_match'])}** (train-half people: {pct(s['qa_train_exact_match'])}"
+                  + (f"; the same model with int8 weights: {pct(s['qa_exact_match_int8'])}"
+                     if s.get("qa_exact_match_int8") is not None else "") + ").",
                   "", "| language / question kind | accuracy |", "|---|---|"]
         lines += [f"| {k} | {pct(v)} |" for k, v in s["qa_by_group"].items() if k != "all"]
         lines += ["", "| question | expected | reply | ok |", "|---|---|---|---|"]

@@ -42,6 +42,7 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 from export_model import export_hf, llama_config, save_native  # noqa: E402
 from model.generate import stream_generate  # noqa: E402
 from model.model_minimind import KVCache, MiniMindForCausalLM, config_from_preset, count_params  # noqa: E402
+from model.quantize import quantize_int8  # noqa: E402
 from model.tokenizer import load_tokenizer  # noqa: E402
 from scripts.bench_chat import peak_rss_mb, theirs  # noqa: E402
 from scripts.bench_dataset import bench_getitem, generate_corpus  # noqa: E402
@@ -199,7 +200,8 @@ def decode_ours(model, ids, n):
     return ids.shape[0] * (n - 1) / (times[-1] - times[0]), row0
 
 
-def decode_cell(model, hf, batch, prompt_len, new_tokens, reps, device):
+def decode_cell(model, hf, batch, prompt_len, new_tokens, reps, device, int8=None):
+    """int8: also our generator on model.quantize's weight-only int8 copy (bf16 activations), against the same hf."""
     ids = torch.randint(3, model.config.vocab_size, (batch, prompt_len), device=device)
     tokens = {}
 
@@ -209,11 +211,20 @@ def decode_cell(model, hf, batch, prompt_len, new_tokens, reps, device):
             return rate * (batch if name == "hf" else 1)  # bench_chat.theirs counts one row's tokens
         return go
 
-    _, rates = interleave({"ours": run("ours", lambda i, n: decode_ours(model, i, n)),
-                           "hf": run("hf", lambda i, n: theirs(hf, i, n))}, reps)
+    runs = {"ours": run("ours", lambda i, n: decode_ours(model, i, n)),
+            "hf": run("hf", lambda i, n: theirs(hf, i, n))}
+    if int8 is not None:
+        runs["ours_int8"] = run("ours_int8", lambda i, n: decode_ours(int8, i, n))
+    _, rates = interleave(runs, reps)
     ours, them = statistics.median(rates["ours"]), statistics.median(rates["hf"])
-    return {"tok_s_ours": round(ours, 1), "tok_s_hf": round(them, 1), "ratio": round(ours / them, 3),
+    cell = {"tok_s_ours": round(ours, 1), "tok_s_hf": round(them, 1), "ratio": round(ours / them, 3),
             "same_greedy_tokens_row0": tokens["ours"] == tokens["hf"]}
+    if int8 is not None:
+        q = statistics.median(rates["ours_int8"])
+        cell.update(tok_s_ours_int8=round(q, 1), ratio_int8=round(q / them, 3),
+                    int8_greedy_tokens_agree_row0=sum(a == b for a, b in zip(tokens["ours_int8"], tokens["ours"]))
+                    / len(tokens["ours"]))
+    return cell
 
 
 @torch.inference_mode()
@@ -292,6 +303,8 @@ def add_headline(out, head):
                     f"train_ratio{suffix}": t.get("ratio"), mfu: t.get("mfu_ours"),
                     f"decode_tok_s_ours{suffix}": d1.get("tok_s_ours"), f"decode_tok_s_hf{suffix}": d1.get("tok_s_hf"),
                     f"decode_ratio{suffix}": d1.get("ratio"),
+                    **({"decode_tok_s_ours_int8": d1.get("tok_s_ours_int8"), "decode_ratio_int8": d1.get("ratio_int8")}
+                       if name == "bfloat16" else {}),
                     f"infer_peak_rss_mb{suffix}": out["rss"].get(name, {}).get("mb_ours")})
     out["headline"] = f"{head}; training at the shape in train['{head}/<dtype>']; decode at batch 1"
 
@@ -408,11 +421,17 @@ def main(argv=None):
             for name in dtypes:
                 ours = copy.deepcopy(model).to(device, DTYPES[name]).eval()
                 hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=DTYPES[name]).to(device).eval()
+                int8 = None
+                if device.type == "cpu" and name == "bfloat16" and not slow_bf16:
+                    int8 = quantize_int8(copy.deepcopy(model))
                 for b in (1, 8):
-                    cell = decode_cell(ours, hf, b, 32, args.new_tokens, args.reps, device)
+                    cell = decode_cell(ours, hf, b, 32, args.new_tokens, args.reps, device, int8)
                     out["decode"][f"{preset}/{name}/b{b}"] = cell
                     show(f"decode tok/s {preset} {name} batch {b}: ours / hf (ratio)",
                          f"{cell['tok_s_ours']} / {cell['tok_s_hf']} ({cell['ratio']})")
+                    if int8 is not None:
+                        show(f"decode tok/s {preset} int8 weights batch {b}: ours / hf {name} (ratio)",
+                             f"{cell['tok_s_ours_int8']} / {cell['tok_s_hf']} ({cell['ratio_int8']})")
                 cell = prefill_cell(ours, hf, args.prompt_len, args.reps, device)
                 out["prefill"][f"{preset}/{name}"] = cell
                 show(f"prefill ms {preset} {name} {args.prompt_len} tokens: ours / hf", f"{cell['ms_ours']} / "

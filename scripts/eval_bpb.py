@@ -20,7 +20,7 @@ sys.path.insert(0, REPO)
 
 import torch  # noqa: E402
 
-from eval_model import build_parser, load_model  # noqa: E402
+from eval_model import build_parser, inference_device, load_model  # noqa: E402
 from evals.lm_loss import heldout_loss  # noqa: E402
 from model.weights import weight_path  # noqa: E402
 
@@ -57,7 +57,7 @@ def describe_weights(args, config) -> str:
 
 def main(argv=None):
     args = eval_parser().parse_args(argv)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = inference_device(args.device)
     try:
         model, tokenizer, _ = load_model(args, device)
         r = heldout_loss(model, tokenizer, args.data_path, max_seq_len=args.max_seq_len, batch_size=args.batch_size,

@@ -24,7 +24,7 @@ sys.path.insert(0, REPO)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from eval_model import load_model  # noqa: E402
+from eval_model import inference_device, load_model  # noqa: E402
 from evals.lm_loss import iter_texts  # noqa: E402
 from scripts.eval_bpb import describe_weights, scoring_parser  # noqa: E402
 
@@ -190,7 +190,7 @@ def main(argv=None):
     for flag in ("train_len", "context_len", "bucket", "num_seqs", "batch_size"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise SystemExit(f"error: --{flag} must be at least 1")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = inference_device(args.device)
     try:
         model, tokenizer = load_minimind(args, device)
         result = evaluate(model, tokenizer, args, device)

@@ -7,6 +7,7 @@ Every stage runs through the same command-line scripts a user runs (train_pretra
 export_model.py), so this file is also the living spec of how the pieces fit. Results: out/report.md, out/report.json.
 """
 import argparse
+import copy
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ from evals.qa import chat_replies, exact_match  # noqa: E402
 from evals.ceval_data import read_ceval_split  # noqa: E402
 from evals.report import write_report  # noqa: E402
 from model.model_minimind import config_from_preset  # noqa: E402
+from model.quantize import quantize_int8  # noqa: E402
 from model.tokenizer import load_tokenizer  # noqa: E402
 from model.weights import load_native  # noqa: E402
 from train_tokenizer import train_tokenizer  # noqa: E402
@@ -133,6 +135,14 @@ def main():
                      "qa_train_exact_match": exact_match(qa_train, train_replies, check_fact_answer)["all"],
                      "qa_examples": [{"q": r["conversations"][0]["content"], "expected": r["answer"], "reply": y,
                                       "ok": check_fact_answer(y, r["answer"])} for r, y in list(zip(qa, replies))[:6]]}
+    # The same questions through weight-only int8 (eval_model.py --quantize int8): what the faster decoding costs.
+    try:
+        int8 = quantize_int8(copy.deepcopy(sft))
+        report["sft"]["qa_exact_match_int8"] = exact_match(
+            qa, chat_replies(int8, tokenizer, [r["conversations"] for r in qa]), check_fact_answer)["all"]
+    except (RuntimeError, ValueError) as e:  # the kernel's self-check refused this CPU / torch
+        report["sft"]["qa_exact_match_int8"] = None
+        print(f"int8 check skipped: {e}")
     exam = read_ceval_split(os.path.join(world, "exam"), "val")
     prompts = [build_prompt(tokenizer, q["question"], q["options"], chat=True) for q in exam]
     preds = predict_choices(sft, tokenizer, prompts)

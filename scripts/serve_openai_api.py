@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
 from pydantic import BaseModel, Field, ValidationError, field_validator  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
-from eval_model import build_parser, load_model  # noqa: E402
+from eval_model import build_parser, inference_device, load_model  # noqa: E402
 from model.streaming import TextStream  # noqa: E402
 
 
@@ -250,7 +250,7 @@ def main():
     g.add_argument("--max_seq_len", type=int, default=None,
                    help="context size, prompt + reply (default: the model's max_position_embeddings)")
     args = p.parse_args()
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = inference_device(args.device)
     try:
         model, tokenizer, _ = load_model(args, device)
     except (FileNotFoundError, ValueError) as e:

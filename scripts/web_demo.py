@@ -19,7 +19,7 @@ sys.path.insert(0, REPO)
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
-from eval_model import build_parser, load_model  # noqa: E402
+from eval_model import build_parser, inference_device, load_model  # noqa: E402
 from model.model_minimind import PRESETS  # noqa: E402
 from model.streaming import TextStream  # noqa: E402
 from model.tokenizer import DEFAULT_TOKENIZER_DIR  # noqa: E402
@@ -72,7 +72,7 @@ def find_models(args) -> dict[str, dict]:
 @st.cache_resource(show_spinner="loading the model…")
 def load(flags: tuple):
     args = argparse.Namespace(**dict(flags))
-    return load_model(args, torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    return load_model(args, inference_device(args.device))
 
 
 def reply(model, tokenizer, is_chat, messages, history_cnt, **sampling) -> TextStream:

@@ -33,6 +33,17 @@ def test_chat_cli_runs_builtin_prompts_with_lora(tmp_path, tiny_tokenizer_dir):
     assert missing.returncode != 0 and "no checkpoint at" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_chat_cli_with_int8_weights(tmp_path, tiny_tokenizer_dir):
+    torch.manual_seed(0)
+    save_native(MiniMindForCausalLM(MiniMindConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                                   num_key_value_heads=2, vocab_size=600)),
+                str(tmp_path / "full_sft_32.pth"))
+    r = subprocess.run([sys.executable, "eval_model.py", "--out_dir", str(tmp_path), "--tokenizer_dir",
+                        tiny_tokenizer_dir, *SIZE, "--interactive", "0", "--max_new_tokens", "4", "--quantize", "int8"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("🤖:") == 5
+
 
 def test_chat_path_stays_off_heavy_imports(tmp_path, tiny_tokenizer_dir):
     # transformers.modeling_utils (PreTrainedModel) and transformers.generation cost 130-160 MB of RSS (they pull in
