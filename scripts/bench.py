@@ -5,12 +5,15 @@ Prints a line per figure as it is measured, then one JSON object as the last lin
     MiniMindForCausalLM and LlamaForCausalLM, per preset × dtype, eager and torch.compile'd, all runs of a cell
     interleaved; MFU against the matmul peak this script measures on the same machine with the same threads;
   * decode tokens/s at batch 1 and 8: our stream_generate against transformers' generate() on the folder
-    export_model.export_hf writes; prefill latency of a prompt;
+    export_model.export_hf writes (on a CPU with native bf16 also ours with int8 weights, model/quantize.py);
+    prefill latency of a prompt;
   * peak RSS of inference (load the weights from disk, generate) in a fresh process;
   * PretrainDataset read throughput, packing off and on, against what training consumes.
 
     OMP_NUM_THREADS=2 python scripts/bench.py --quick    # < 5 min on 2 cores; says what it shortened
     python scripts/bench.py                              # full shapes, 5 repetitions
+    python scripts/bench.py --presets minimind2-small    # on a GPU: batch 32, MFU also against the datasheet,
+                                                         # and the projected pretrain_hq epoch (scripts/gpu_check.sh)
 
 The first call of every run is a warm-up (allocations, lazy imports, compilation) and is left out; figures are
 medians; each round alternates which model goes first, so another job starting on the machine slows both alike.
