@@ -55,6 +55,8 @@ def inference_device(name):
 def load_model(args, device):
     """(model, tokenizer, is_chat) from native weights (+ optional LoRA) or an exported folder."""
     if args.load_from:
+        if getattr(args, "quantize", "none") != "none":
+            raise ValueError("--quantize works on native weights (--weight), not on --load_from folders")
         from transformers import AutoModelForCausalLM, AutoTokenizer
         model = AutoModelForCausalLM.from_pretrained(args.load_from, trust_remote_code=True)
         tokenizer = AutoTokenizer.from_pretrained(args.load_from)

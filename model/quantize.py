@@ -47,7 +47,12 @@ class Int8Linear(nn.Module):
 
 @torch.no_grad()
 def quantize_int8(model: nn.Module) -> nn.Module:
-    """In place: bf16 everywhere, then every nn.Linear → Int8Linear. Returns the model (for inference)."""
+    """In place: bf16 everywhere (the RoPE frequencies stay fp32, see MiniMindModel._apply), then every nn.Linear →
+    Int8Linear. Returns the model (for inference)."""
+    from .model_lora import LoRALinear
+    if any(isinstance(m, LoRALinear) for m in model.modules()):
+        # merging later would add a float delta to int8 codes; merge first (model_lora.load_lora_file does)
+        raise ValueError("quantize_int8: the model still has LoRA adapters; merge them first (merge_lora)")
     if any(p.device.type != "cpu" for p in model.parameters()):
         raise ValueError("quantize_int8 is for CPU inference (on a GPU the decode step is launch-bound, not "
                          "memory-bound); load the model on the CPU")

@@ -175,7 +175,8 @@ def train_cell(model, batch, seq, dtype, device, compile_modes, reps, peak, data
     except Exception as e:  # noqa: BLE001 -- a compiler failure should cost the compiled figures, not the run
         if not any(k.endswith("_compiled") for k in runs):
             raise
-        cell["compile_error"] = f"{type(e).__name__}: {e}"[:300]
+        cell["compile_error"] = f"{type(e).__name__}: {e}"[:300]  # (if eager failed, the rerun below raises)
+        print(f"compiled runs dropped: {cell['compile_error']}", flush=True)
         first, rates = interleave({k: v for k, v in runs.items() if not k.endswith("_compiled")}, reps)
     fpt = flops_per_token(model, seq)
     cell.update(flops_per_token=fpt, hf_attention=hf.config._attn_implementation)
@@ -426,7 +427,11 @@ def main(argv=None):
                 hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=DTYPES[name]).to(device).eval()
                 int8 = None
                 if device.type == "cpu" and name == "bfloat16" and not slow_bf16:
-                    int8 = quantize_int8(copy.deepcopy(model))
+                    try:
+                        int8 = quantize_int8(copy.deepcopy(model))
+                    except (RuntimeError, ValueError) as e:  # the kernel's self-check refused this CPU / torch
+                        out["int8_error"] = str(e)
+                        show("int8 decode skipped", e)
                 for b in (1, 8):
                     cell = decode_cell(ours, hf, b, 32, args.new_tokens, args.reps, device, int8)
                     out["decode"][f"{preset}/{name}/b{b}"] = cell

@@ -385,6 +385,8 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
                         resume_path)
 
     workers = args.num_workers if args.num_workers is not None else (4 if device.type == "cuda" else 0)
+    if workers:  # forked workers and a tokenizer that already used its thread pool: HF tokenizers warns, then serializes
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     bar = _progress(run, total_steps, pos.step)
     t0 = time.time() - pos.elapsed
     window = {"loss": 0.0, "units": 0, "t": time.time(), "steps": 0}
@@ -402,7 +404,7 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
                 group = []
                 while len(group) < accum and pos.batch_in_epoch + len(group) < n_batches:
                     group.append(next(it))
-                # counted on the host batches: reading a count off the GPU would wait for the previous step
+                # counted on the host batches: one device→host sync fewer a step (the loss read below is the other)
                 units = torch.stack([loss_fn.count(b) for b in group]).sum().float()
                 group = [_to(b, device) for b in group]
                 if run.distributed:

@@ -168,6 +168,22 @@ def test_blockwise_loss_equals_full_cross_entropy_in_value_and_gradient():
     for static in (False, True):
         nothing = lm_loss(h, blocks.lm_head, torch.full_like(labels, -100), static=static)
         assert nothing.item() == 0 and nothing.requires_grad
+        one_token = lm_loss(h[:, :1], blocks.lm_head, labels[:, :1], static=static)  # nothing to predict at all
+        assert one_token.item() == 0 and one_token.requires_grad
+
+
+def test_rope_frequencies_stay_fp32_when_the_weights_go_bf16():
+    """Angles are position × frequency: bf16 frequencies are ~0.5 rad off by position 512."""
+    model = tiny_model(max_position_embeddings=2048)
+    exact = model.model.inv_freq.clone()
+    for cast in (lambda m: m.to(torch.bfloat16), lambda m: m.half(), lambda m: m.to("cpu", torch.bfloat16)):
+        m = cast(tiny_model(max_position_embeddings=2048))
+        assert m.model.inv_freq.dtype == torch.float32 and torch.equal(m.model.inv_freq, exact)
+        assert m.model.embed_tokens.weight.dtype != torch.float32
+    pos = torch.arange(2048)[None]
+    angle = pos[0, :, None].double() * exact.double()
+    cos, _ = model.to(torch.bfloat16).model.rope(pos, torch.float32)
+    assert (cos[0, 0].double() - torch.cat((angle, angle), -1).cos()).abs().max() < 1e-3  # 0.23 with bf16 frequencies
 
 
 def test_moe_aux_loss_and_gate_gradients():

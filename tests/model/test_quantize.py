@@ -47,3 +47,11 @@ def test_quantized_model_stays_close_and_generates():
         assert rel_err(q(x).logits, model(x).logits) < 5e-2
     out = generate(q, x, max_new_tokens=8, temperature=0, eos_token_id=-1)
     assert out.shape == (2, 28)
+
+
+def test_quantizing_refuses_unmerged_lora():
+    from model.model_lora import apply_lora
+    model = MiniMindForCausalLM(MiniMindConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                               num_key_value_heads=2, vocab_size=97))
+    with pytest.raises(ValueError, match="merge them first"):
+        quantize_int8(apply_lora(model, rank=2))
