@@ -18,7 +18,8 @@ class Int8Linear(nn.Module):
         if linear.bias is not None:
             raise ValueError("Int8Linear: MiniMind's projections have no bias")
         if linear.in_features % 16:
-            # measured with torch 2.13: other widths crash (K=60, 33) or silently return wrong products (K=8, 24, 40)
+            # measured with torch 2.13's AVX-512 kernel: other widths crash (K=60, 33) or silently return wrong
+            # products (K=8, 24, 40); its AVX2 kernel got them right
             raise ValueError(f"Int8Linear: in_features {linear.in_features} is not a multiple of 16, which the "
                              f"int8 kernel needs")
         w = linear.weight.detach().float()
