@@ -22,3 +22,8 @@ def test_tiny_run_ends_with_the_json_line(tiny_corpus_path, capsys):
     assert set(out["decode"]) == {f"tiny/{d}/b{b}" for d in ("bfloat16", "float32") for b in (1, 8)}
     assert out["decode"]["tiny/float32/b1"]["same_greedy_tokens_row0"]  # same weights, greedy: same tokens
     assert out["loader"]["tiny"]["packed"]["tok_s"] > 0 and len(out["loadavg_start"]) == 3
+    if out["cpu_native_bf16"]:  # int8 weights are decoded beside bf16 only where bf16 is native
+        assert out["decode_tok_s_ours_int8"] > 0 and out["decode"]["tiny/bfloat16/b8"]["tok_s_ours_int8"] > 0
+    else:
+        assert out["decode_tok_s_ours_int8"] is None
+    assert out["pretrain_hq_epoch"]["minutes"] > 0 and out["datasheet_bf16_tflops"] is None  # CPU: no datasheet
