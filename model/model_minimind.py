@@ -434,7 +434,8 @@ class MiniMindForCausalLM(nn.Module):
                 **kwargs):
         """labels are aligned with input_ids (shifted here); -100 marks positions that carry no loss.
         loss_reduction="sum" with return_logits=False is the training path: the loss is computed a block of rows
-        at a time and the full [b, t, vocab] logits never exist (see lm_loss).
+        at a time and the full [b, t, vocab] logits never exist (see lm_loss); with return_logits (transformers'
+        convention) the loss comes from the logits.
         aux_loss (MoE balance) is returned apart from loss: the training engine adds it."""
         cache = past_key_values if past_key_values is not None else cache
         if use_cache and cache is None:
@@ -444,12 +445,16 @@ class MiniMindForCausalLM(nn.Module):
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
         loss = logits = None
-        if labels is not None:
-            loss = lm_loss(h, self.lm_head, labels)
-            if loss_reduction == "mean":
-                loss = loss / (labels[:, 1:] != -100).sum().clamp(min=1)
         if return_logits:
             logits = self.lm_head(h)
+        if labels is not None:
+            if logits is None:
+                loss = lm_loss(h, self.lm_head, labels)
+            else:  # the logits exist already: the loss from them, not a second pass through the head
+                loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                       ignore_index=-100, reduction="sum")
+            if loss_reduction == "mean":
+                loss = loss / (labels[:, 1:] != -100).sum().clamp(min=1)
         aux = sum((l.mlp.aux_loss for l in self.model.layers if isinstance(l.mlp, MoEFeedForward)),
                   h.new_zeros((), dtype=torch.float))
         return MiniMindCausalLMOutput(loss=loss, aux_loss=aux, logits=logits, cache=cache)
