@@ -55,7 +55,7 @@ def inference_device(name):
 def load_model(args, device):
     """(model, tokenizer, is_chat) from native weights (+ optional LoRA) or an exported folder."""
     if args.load_from:
-        if getattr(args, "quantize", "none") != "none":
+        if args.quantize != "none":
             raise ValueError("--quantize works on native weights (--weight), not on --load_from folders")
         from transformers import AutoModelForCausalLM, AutoTokenizer
         model = AutoModelForCausalLM.from_pretrained(args.load_from, trust_remote_code=True)
@@ -68,7 +68,7 @@ def load_model(args, device):
         from model.model_lora import load_lora_file
         model = load_lora_file(model, weight_path(os.path.join(args.out_dir, "lora"), args.lora_weight,
                                                   config.hidden_size, config.use_moe))
-    if getattr(args, "quantize", "none") == "int8":
+    if args.quantize == "int8":
         if device.type != "cpu":
             raise ValueError(f"--quantize int8 runs on the CPU (asked for {device})")
         from model.quantize import quantize_int8

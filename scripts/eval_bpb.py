@@ -52,7 +52,7 @@ def eval_parser():
 
 def describe_weights(args, config) -> str:
     lora = f" + lora {args.lora_weight}" if args.lora_weight != "none" else ""
-    int8 = " (int8 weights)" if getattr(args, "quantize", "none") == "int8" else ""
+    int8 = " (int8 weights)" if args.quantize == "int8" else ""
     return weight_path(args.out_dir, args.weight, config.hidden_size, config.use_moe) + lora + int8
 
 
