@@ -8,13 +8,14 @@
 Writes {save_dir}/accuracy_by_subject.csv, {save_dir}/summary.json and, on C-Eval's test split (no answers), the
 predictions in C-Eval's submission shape {subject: {id: letter}} as {save_dir}/submission.json.
 """
+import argparse
 import csv
 import json
 import os
 
-import torch
-
-from eval_model import build_parser, inference_device, load_model
+from model.args import add_source_args
+from model.device import pick_device
+from model.loading import ModelSource, load_model
 from evals.ceval_data import category_of, detect_format, read_split
 from evals.choice import build_prompt, predict_choices
 
@@ -23,8 +24,8 @@ HEADERS = {"ceval": "以下是中国关于{subject}考试的单项选择题，�
 
 
 def main():
-    p = build_parser()
-    p.description = __doc__
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
     p.add_argument("--data_dir", required=True)
     p.add_argument("--split", default="val", help="val / test / dev (C-Eval); test / dev (CMMLU)")
     p.add_argument("--subjects", default=None, help="comma-separated subset")
@@ -39,8 +40,8 @@ def main():
         subjects = args.subjects.split(",") if args.subjects else None
         rows = read_split(args.data_dir, args.split, subjects, fmt)
         dev = read_split(args.data_dir, "dev", subjects, fmt) if args.shots else []
-        device = inference_device(args.device)
-        model, tokenizer, _ = load_model(args, device)
+        device = pick_device(args.device, allow_mps=False)
+        model, tokenizer, _ = load_model(ModelSource.from_args(args), device)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from dataset.lm_dataset import SFTDataset
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
+from trainer.losses import CausalLMLoss
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
@@ -28,7 +29,7 @@ def tag_token_ids(tokenizer) -> list[int]:
     return ids
 
 
-class TagWeightedLoss(engine.CausalLMLoss):
+class TagWeightedLoss(CausalLMLoss):
     """CausalLMLoss with weight `tag_weight` on supervised targets that are tag tokens; counts are weights."""
 
     def __init__(self, tag_ids, tag_weight):

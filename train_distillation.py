@@ -9,21 +9,17 @@ loss = α·CE(student, labels) + (1−α)·T²·KL(softmax(teacher/T) ‖ softma
 tokens only and normalized by their count; T² keeps the soft-target gradients on the same scale as the hard ones
 when T changes. Student and teacher must share the tokenizer. The teacher runs in eval mode without gradients.
 """
-import argparse
 import json
 
 import torch
 import torch.nn.functional as F
 
 from dataset.lm_dataset import PretrainDataset, SFTDataset
-from model.args import config_from_args
+from model.args import SIZE_FLAGS, build_config
 from model.weights import load_native, weight_path
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
-
-TEACHER_SIZE_FLAGS = ("preset", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                      "intermediate_size", "use_moe")
-
+from trainer.losses import CausalLMLoss
 
 def distill_loss_sum(student_logits, teacher_logits, labels, alpha, temperature):
     """(summed loss, summed CE, summed KL) over positions whose next-token label is supervised.
@@ -37,7 +33,7 @@ def distill_loss_sum(student_logits, teacher_logits, labels, alpha, temperature)
     return alpha * ce + (1 - alpha) * temperature ** 2 * kl, ce, kl
 
 
-class DistillLoss(engine.CausalLMLoss):
+class DistillLoss(CausalLMLoss):
     def __init__(self, teacher, alpha, temperature):
         self.teacher, self.alpha, self.temperature = teacher, alpha, temperature
 
@@ -63,8 +59,8 @@ def is_plain_text(path) -> bool:
 
 
 def teacher_config(args, vocab_size):
-    size = argparse.Namespace(**{f: getattr(args, f"teacher_{f}") for f in TEACHER_SIZE_FLAGS})
-    return config_from_args(size, vocab_size=vocab_size)
+    return build_config(args.teacher_preset, **{f: getattr(args, f"teacher_{f}") for f in SIZE_FLAGS},
+                        vocab_size=vocab_size)
 
 
 def main():

@@ -15,16 +15,7 @@ import torch.nn.functional as F
 from dataset.lm_dataset import DPODataset
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
-
-
-def sequence_logps(logits, labels, average: bool = False):
-    """Sum (or mean) of log p(token) over supervised positions (labels != -100), per row; labels aligned with
-    inputs."""
-    logits, labels = logits[:, :-1].float(), labels[:, 1:]
-    mask = labels != -100
-    token_logps = torch.gather(logits.log_softmax(-1), 2, labels.clamp(min=0)[..., None]).squeeze(-1)
-    total = (token_logps * mask).sum(-1)
-    return total / mask.sum(-1).clamp(min=1) if average else total
+from trainer.losses import sequence_logps
 
 
 def dpo_loss(pi_c, pi_r, ref_c, ref_r, beta):

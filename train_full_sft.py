@@ -6,6 +6,7 @@
 from dataset.lm_dataset import SFTDataset
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
+from trainer.losses import CausalLMLoss
 
 
 def main():
@@ -19,7 +20,7 @@ def main():
     tokenizer = tokenizer_for(args)
     data = open_dataset(SFTDataset, args, tokenizer)
     model = run.build_model(vocab_size=len(tokenizer))
-    engine.train(run, model, data, engine.CausalLMLoss())
+    engine.train(run, model, data, CausalLMLoss())
     engine.teardown(run)
 
 

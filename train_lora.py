@@ -8,6 +8,7 @@ from dataset.lm_dataset import SFTDataset
 from model.model_lora import DEFAULT_TARGETS, apply_lora, lora_state_dict
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
+from trainer.losses import CausalLMLoss
 
 
 def main():
@@ -21,14 +22,13 @@ def main():
     parser.add_argument("--lora_targets", default=",".join(DEFAULT_TARGETS), help="comma-separated Linear names")
     args = parser.parse_args()
     require_data(args, "lora_identity.jsonl")
-    args.save_weight = f"lora/{args.lora_name}"
 
-    run = engine.setup(args, stage="lora")
+    run = engine.setup(args, stage="lora", save_weight=f"lora/{args.lora_name}")
     tokenizer = tokenizer_for(args)
     data = open_dataset(SFTDataset, args, tokenizer)
     model = apply_lora(run.build_model(vocab_size=len(tokenizer)), args.lora_rank, args.lora_alpha,
                        args.lora_dropout, tuple(args.lora_targets.split(",")))
-    engine.train(run, model, data, engine.CausalLMLoss(), weights_fn=lora_state_dict)
+    engine.train(run, model, data, CausalLMLoss(), weights_fn=lora_state_dict)
     engine.teardown(run)
 
 

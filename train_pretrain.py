@@ -7,6 +7,7 @@
 from dataset.lm_dataset import PretrainDataset
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
+from trainer.losses import CausalLMLoss
 
 
 def main():
@@ -22,7 +23,7 @@ def main():
     tokenizer = tokenizer_for(args)
     data = open_dataset(PretrainDataset, args, tokenizer, packing=bool(args.packing))
     model = run.build_model(vocab_size=len(tokenizer))
-    engine.train(run, model, data, engine.CausalLMLoss())
+    engine.train(run, model, data, CausalLMLoss())
     engine.teardown(run)
 
 

@@ -1,169 +1,14 @@
-"""Train MiniMind's byte-level BPE tokenizer from a jsonl corpus.
+"""Train MiniMind's byte-level BPE tokenizer from a jsonl corpus (the tokenizer itself: model/tokenizer_train.py).
 
-Each corpus line is a JSON object ``{"text": "..."}``. The result is a
-``tokenizer.json`` + ``tokenizer_config.json`` pair in ``save_dir`` that
-``transformers.AutoTokenizer.from_pretrained(save_dir)`` can load.
-
-Token id layout (other modules rely on it):
-    0 <|endoftext|>   pad / unk          (special)
-    1 <|im_start|>    bos, ChatML turn start (special)
-    2 <|im_end|>      eos, ChatML turn end   (special)
-    3..6 <think> </think> <answer> </answer>  (added but NOT special, so
-        they survive ``skip_special_tokens=True`` and show up in decoded
-        reasoning traces, while still being single tokens)
+Each corpus line is a JSON object ``{"text": "..."}``; a bad line stops with its file and line number.
 
 Usage:
     python train_tokenizer.py --data_path dataset/pretrain_hq.jsonl --vocab_size 6400
 """
-
 import argparse
-import json
-import os
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from tqdm import tqdm
-
-ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
-SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
-TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
-
-# Characters that get a pre-token of their own when split_cjk is on: CJK
-# ideographs (all planes), CJK radicals/symbols/punctuation, kana, bopomofo,
-# hangul and the full-width forms (，。！？（） etc.). Without this, byte-level
-# BPE on templated Chinese text happily merges whole phrases into one token
-# (we saw "是恒通电子的员工" become a single id), so the model can no longer
-# compose the facts from their characters. Exposed so tests can reuse it.
-CJK_CHAR_CLASS = (
-    "[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ff"
-    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f"
-    "\uff00-\uffef\U00020000-\U0003134f]"
-)
-
-# MiniMind2-style ChatML. No default system prompt: a system turn is rendered
-# only when the caller passes one (as the first message). Content is rendered
-# verbatim so <think>/<answer> tags inside it stay intact.
-CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{%- if message['role'] not in ['system', 'user', 'assistant'] %}"
-    "{{- raise_exception('Unsupported chat role: ' ~ message['role']) }}"
-    "{%- endif %}"
-    "{{- '<|im_start|>' ~ message['role'] ~ '\\n' }}"
-    "{{- message['content'] if message['content'] is not none else '' }}"
-    "{{- '<|im_end|>\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}"
-    "{{- '<|im_start|>assistant\\n' }}"
-    "{%- endif %}"
-)
-
-
-def build_tokenizer(split_cjk=True):
-    """An untrained byte-level BPE tokenizer with our pre-tokenization."""
-    tok = Tokenizer(models.BPE())
-    steps = []
-    if split_cjk:
-        steps.append(pre_tokenizers.Split(Regex(CJK_CHAR_CLASS), behavior="isolated"))
-    # One token per digit: numbers then tokenize the same way wherever they
-    # appear, which makes arithmetic and copying numbers easier to learn.
-    steps.append(pre_tokenizers.Digits(individual_digits=True))
-    # Byte-level last, so every string (emoji, rare scripts) is representable
-    # with no <unk>. No prefix space: decode(encode(x)) must equal x exactly.
-    steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
-    tok.decoder = decoders.ByteLevel()
-    # Register the reserved tokens before training so occurrences of them in
-    # the corpus are cut out whole instead of being learned as merges.
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
-    return tok
-
-
-def iter_texts(data_path, show_progress=True, batch_size=1000):
-    """Stream batches of texts from a jsonl file; never holds the whole file.
-
-    Reads bytes so the progress bar can use the file size as its total
-    (cheap, unlike counting lines first).
-    """
-    batch = []
-    with open(data_path, "rb") as f, tqdm(
-        total=os.path.getsize(data_path), unit="B", unit_scale=True,
-        desc=f"reading {os.path.basename(data_path)}", disable=not show_progress,
-    ) as bar:
-        for lineno, raw in enumerate(f, start=1):
-            bar.update(len(raw))
-            if not raw.strip():
-                continue  # tolerate blank lines (e.g. a trailing newline)
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise ValueError(f"{data_path}:{lineno}: invalid JSON line ({e})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise ValueError(f'{data_path}:{lineno}: expected an object with a string "text" field')
-            batch.append(obj["text"])
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
-
-
-def tokenizer_config():
-    """The tokenizer_config.json transformers needs next to tokenizer.json."""
-    return {
-        # In transformers 5 this name maps to the generic tokenizers-backed
-        # class, which uses tokenizer.json as-is (model-specific classes such
-        # as LlamaTokenizer would rebuild their own pre-tokenizer).
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": IM_START,
-        "eos_token": IM_END,
-        "pad_token": ENDOFTEXT,
-        "unk_token": ENDOFTEXT,
-        "model_max_length": 32768,
-        "add_bos_token": False,
-        "add_eos_token": False,
-        "clean_up_tokenization_spaces": False,
-        "chat_template": CHAT_TEMPLATE,
-    }
-
-
-def train_tokenizer(data_path, save_dir, vocab_size=6400, split_cjk=True, min_frequency=2, show_progress=True):
-    """Train on ``data_path`` (jsonl) and write the tokenizer files into ``save_dir``.
-
-    Returns ``save_dir``. Raises ValueError naming ``file:line`` on a bad line.
-    """
-    reserved = SPECIAL_TOKENS + TAG_TOKENS
-    if vocab_size < 256 + len(reserved):
-        raise ValueError(f"vocab_size must be at least {256 + len(reserved)} (bytes + reserved tokens)")
-    tok = build_tokenizer(split_cjk)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        # Listing the reserved tokens here pins them to ids 0..6, in order.
-        special_tokens=reserved,
-        # All 256 byte symbols, even ones the corpus lacks, so nothing is unknown.
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=show_progress,
-    )
-    tok.train_from_iterator(iter_texts(data_path, show_progress), trainer=trainer)
-
-    # The trainer registers everything in special_tokens as *special*; turn the
-    # reasoning tags back into normal added tokens so decode() keeps them.
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
-    for i, t in enumerate(reserved):
-        assert tok.token_to_id(t) == i, f"{t} landed on id {tok.token_to_id(t)}, expected {i}"
-
-    os.makedirs(save_dir, exist_ok=True)
-    tok.save(os.path.join(save_dir, "tokenizer.json"))
-    with open(os.path.join(save_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump(tokenizer_config(), f, ensure_ascii=False, indent=2)
-
-    n_vocab = tok.get_vocab_size()
-    n_merges = len(json.loads(tok.to_str())["model"]["merges"])
-    print(f"tokenizer saved to {save_dir}: vocab {n_vocab} (requested {vocab_size}), {n_merges} merges")
-    if n_vocab < vocab_size:
-        print(f"warning: corpus ran out of merges (min_frequency={min_frequency}); "
-              f"vocab is {vocab_size - n_vocab} short of the requested size")
-    return save_dir
+from dataset.jsonl_files import iter_texts
+from model.tokenizer_train import train_tokenizer
 
 
 def main():
@@ -175,8 +20,11 @@ def main():
                    help="1: every CJK character is its own pre-token (no merges across characters)")
     p.add_argument("--min_frequency", type=int, default=2, help="minimum pair count for a merge")
     args = p.parse_args()
-    train_tokenizer(args.data_path, args.save_dir, vocab_size=args.vocab_size,
-                    split_cjk=bool(args.split_cjk), min_frequency=args.min_frequency)
+    try:
+        train_tokenizer(iter_texts(args.data_path, progress=True), args.save_dir, vocab_size=args.vocab_size,
+                        split_cjk=bool(args.split_cjk), min_frequency=args.min_frequency)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
 
 
 if __name__ == "__main__":

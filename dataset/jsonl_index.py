@@ -16,13 +16,14 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sys
 import tempfile
 import warnings
 from array import array
 
 import numpy as np
+
+from model.atomic_file import atomic_write_bytes, atomic_write_json
 
 # Files at least this big get a tqdm progress bar while scanning (by bytes).
 PROGRESS_MIN_BYTES = 64 * 1024 * 1024
@@ -80,62 +81,6 @@ def file_signature(path):
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _tmp_prefix(dst):
-    # Host name in the temp name: on a shared file system a pid only means
-    # something on the machine that owns it.
-    host = re.sub(r"[^A-Za-z0-9_-]+", "_", socket.gethostname()) or "host"
-    return f"{dst}.tmp.{host}."
-
-
-def remove_stale_tmp(dst):
-    """Delete temp files of ``dst`` left by writers on this host that died.
-
-    A SIGKILLed build (OOM killer, a cancelled job) leaves ``dst.tmp.<host>.<pid>``
-    behind, which for a token cache can be gigabytes. Only temp files whose
-    pid no longer runs here are removed, so a live concurrent writer is safe.
-    """
-    prefix = _tmp_prefix(dst)
-    folder, name = os.path.split(prefix)
-    try:
-        entries = os.listdir(folder or ".")
-    except OSError:
-        return
-    for entry in entries:
-        pid = entry[len(name):]
-        if not entry.startswith(name) or not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)  # signal 0: only checks that the process exists
-            continue
-        except ProcessLookupError:
-            pass
-        except OSError:  # exists but belongs to someone else
-            continue
-        try:
-            os.remove(os.path.join(folder, entry))
-        except OSError:
-            pass
-
-
-def atomic_write_bytes(dst, write_fn):
-    """Write a file via ``write_fn(fileobj)`` into a temp file, then rename.
-
-    ``os.replace`` is atomic, so a reader (another DDP rank, a crashed run
-    restarting) sees either the old complete file or the new complete one,
-    never a half-written cache. The temp name includes host and pid so
-    concurrent writers do not clobber each other's temp files.
-    """
-    remove_stale_tmp(dst)
-    tmp = f"{_tmp_prefix(dst)}{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            write_fn(f)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 @contextlib.contextmanager
 def cache_lock(base):
     """Exclusive inter-process lock on ``{base}.lock`` while building a cache.
@@ -159,10 +104,6 @@ def cache_lock(base):
         yield
     finally:
         fh.close()  # closing releases the flock
-
-
-def atomic_write_json(dst, obj):
-    atomic_write_bytes(dst, lambda f: f.write(json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8")))
 
 
 def validator_name(validate):

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dataset.jsonl_index import (JsonlIndex, PROGRESS_MIN_BYTES, atomic_write_bytes, atomic_write_json,
-                                 cache_dir_for, cache_lock, file_signature, validator_name)
+from dataset.jsonl_index import (JsonlIndex, PROGRESS_MIN_BYTES, cache_dir_for, cache_lock, file_signature,
+                                 validator_name)
+from model.atomic_file import atomic_write_bytes, atomic_write_json
 
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")

@@ -2,14 +2,9 @@
 
 The model never has to generate free text: after the prompt, the letter whose token has the highest logit is the
 answer. This is the standard way to score small models on C-Eval (its own reference scripts do the same).
+The prompt format itself lives in dataset/choice_format.py (the world generator trains on it); it is re-exported here.
 """
-LETTERS = "ABCD"
-
-
-def format_question(question: str, options: list[str], answer: str | None = None) -> str:
-    """One question as the model sees it; with `answer`, a solved example (few-shot / training)."""
-    body = question + "".join(f"\n{letter}. {opt}" for letter, opt in zip(LETTERS, options)) + "\n答案："
-    return body + answer if answer is not None else body
+from dataset.choice_format import LETTERS, format_question
 
 
 def build_prompt(tokenizer, question: str, options: list[str], shots=(), chat: bool = False,
@@ -40,7 +35,7 @@ def letter_token_ids(tokenizer, prompt_end: str = "答案：") -> list[int]:
 def predict_choices(model, tokenizer, prompts: list[str], batch_size: int = 16, device="cpu",
                     progress: bool = False) -> list[str]:
     """The predicted letter for each prompt (batched, left-padded, one forward pass per batch)."""
-    import torch  # imported here so the prompt format above stays importable without torch (the world generator)
+    import torch  # imported here so building prompts does not load torch
     with torch.inference_mode():
         return _predict(torch, model, tokenizer, prompts, batch_size, device, progress)
 

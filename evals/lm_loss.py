@@ -4,39 +4,13 @@ Bits-per-byte divides the summed negative log-likelihood (in bits) by the UTF-8 
 different tokenizers compare; per-token loss does not (a bigger vocabulary makes tokens longer and rarer).
 """
 import itertools
-import json
 import math
-import os
 
 import torch
 import torch.nn.functional as F
 
-from dataset.lm_dataset import validate_pretrain
+from dataset.jsonl_files import iter_texts
 from evals.batching import right_pad
-
-
-def iter_texts(path: str):
-    """The "text" of each non-blank line, read lazily. A bad line raises ValueError("path:lineno: reason"), the
-    format the training datasets use, so a person can open the file at the line."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no data file at {path}")
-    with open(path, "rb") as f:  # bytes: invalid UTF-8 becomes a line-numbered error, not a decoder crash
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid UTF-8 ({e.reason} at byte {e.start})") from None
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            try:
-                validate_pretrain(obj)
-            except ValueError as e:
-                raise ValueError(f"{path}:{lineno}: {e}") from None
-            yield obj["text"]
 
 
 @torch.inference_mode()

@@ -4,7 +4,7 @@ import torch
 
 from dataset.lm_dataset import chat_ids_and_labels
 from evals.batching import right_pad
-from train_dpo import sequence_logps
+from trainer.losses import sequence_logps
 
 
 @torch.inference_mode()

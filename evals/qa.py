@@ -1,7 +1,7 @@
 """Free-form QA: greedy answers to held-out questions, scored by whether the expected value appears."""
 import torch
 
-from dataset.embedded_world import SENTENCE_END
+from evals.answers import SENTENCE_END
 from evals.batching import left_pad
 from model.generate import generate
 

@@ -1,5 +1,5 @@
 """Accuracy on held-out reasoning questions, and how often the reply has the <think>/<answer> format."""
-from dataset.embedded_world import split_reasoning
+from evals.answers import split_reasoning
 from evals.qa import chat_replies
 
 

@@ -4,12 +4,11 @@ Shape of the network (per layer):  x + Attn(RMSNorm(x))  then  h + FFN(RMSNorm(h
 with RoPE positions, grouped-query attention and a SwiGLU feed-forward (or a top-k MoE of SwiGLU experts).
 
 Parameter names are MiniMind2's, so upstream checkpoints load with strict=True, and the dense model is
-numerically a transformers `LlamaForCausalLM` (export_model.py relies on that).
+numerically a transformers `LlamaForCausalLM` (model/hf_convert.py relies on that).
 
 MiniMindForCausalLM is a plain nn.Module, not a transformers PreTrainedModel: importing `transformers.modeling_utils`
-or `transformers.generation` pulls in torch.distributed.tensor, torch._dynamo, sympy, scipy, accelerate… and adds
-130-160 MB of RSS to every chat, server and web-demo process (issue 5: a 26M chat in ≤ 500 MB; `import torch` alone is
-219 MB). What this file does import from transformers (PretrainedConfig, ModelOutput, DynamicCache) costs ~25 MB.
+or `transformers.generation` pulls in torch.distributed.tensor, torch._dynamo, sympy, scipy, accelerate… and costs
+every chat, server and web-demo process more memory than the 26M model itself (docs/results.md has the figures).
 The Hugging Face face of the same network, for transformers' generate() and the MoE export, is model_minimind_hf.py.
 """
 import math
@@ -107,8 +106,7 @@ PRESETS = {
     "minimind2-small": dict(hidden_size=512, num_hidden_layers=8),                    # ≈25.8M
     "minimind2": dict(hidden_size=768, num_hidden_layers=16),                         # ≈104M
     "minimind2-moe": dict(hidden_size=640, num_hidden_layers=8, use_moe=True),        # 4 routed (top-2) + 1 shared
-    # ~1M: on a 2-core CPU, more optimizer steps beat more width (192 wide: 4.1% held-out QA; 128 wide with the
-    # 1.7x steps the same minutes buy: 28%).
+    # ~1M: on a 2-core CPU's budget of minutes, more optimizer steps beat more width.
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                  intermediate_size=384, max_position_embeddings=2048),
 }
@@ -469,8 +467,7 @@ def lm_loss(h, head: nn.Module, labels, rows: int | None = None, static: bool | 
     prompts, padding) are also dropped before the head. That drop has a data-dependent size, so `static` (the
     default on a GPU/MPS and under torch.compile) keeps every row and lets ignore_index mask them: counting the kept
     rows would stall the GPU on a device→host copy every micro-batch, and break the compiled graph, recompiling
-    whenever the count changes (measured on an H200: the compiled step 0.74x transformers' with the drop, 1.22x
-    without). There the blocks are 8,192 rows.
+    whenever the count changes. There the blocks are 8,192 rows.
     """
     if static is None:
         static = h.device.type != "cpu" or torch.compiler.is_compiling()

@@ -1,12 +1,10 @@
 """Weight-only int8 for decoding on a CPU: every Linear (the output head too) keeps its weight as int8 rows with one
 bf16 scale per row; activations stay bf16.
 
-Why: at batch 1 each new token streams every weight from memory once (matrix-vector products were 76% of a
-decode step here), so a quarter of fp32's bytes is most of the speed. The kernel is torch's own
-`_weight_int8pack_mm` (what gpt-fast and torchao call for int8 weight-only on a CPU): on 2 AVX-512-bf16 cores it ran
-MiniMind2-small's products 2.1-2.5x faster than bf16 `F.linear` at batch 1 (with fp32 activations it was 4-8x
-slower, hence bf16). Symmetric round-to-nearest per output row (scale = max|w|/127): the relative error of a
-product is ~0.8%. For inference only; the embedding lookup keeps its bf16 table (the tied head gets its own int8 copy).
+Why: at batch 1 each new token streams every weight from memory once, so a quarter of fp32's bytes is most of the
+speed (docs/results.md has the figures). The kernel is torch's own `_weight_int8pack_mm` (what gpt-fast and torchao
+call for int8 weight-only on a CPU); its fast path takes bf16 activations, not fp32. Symmetric round-to-nearest per
+output row (scale = max|w|/127): the relative error of a product is ~0.8%. For inference only; the embedding lookup keeps its bf16 table (the tied head gets its own int8 copy).
 """
 import torch
 from torch import nn
@@ -18,8 +16,8 @@ class Int8Linear(nn.Module):
         if linear.bias is not None:
             raise ValueError("Int8Linear: MiniMind's projections have no bias")
         if linear.in_features % 16:
-            # measured with torch 2.13's AVX-512 kernel: other widths crash (K=60, 33) or silently return wrong
-            # products (K=8, 24, 40); its AVX2 kernel got them right
+            # torch 2.13's AVX-512 kernel crashes on other widths (K=60, 33) or silently returns wrong products
+            # (K=8, 24, 40)
             raise ValueError(f"Int8Linear: in_features {linear.in_features} is not a multiple of 16, which the "
                              f"int8 kernel needs")
         w = linear.weight.detach().float()

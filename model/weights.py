@@ -4,6 +4,7 @@ import os
 
 import torch
 
+from .atomic_file import atomic_write_bytes
 from .model_minimind import MiniMindConfig, MiniMindForCausalLM
 
 
@@ -13,14 +14,7 @@ def weight_path(out_dir: str, stage: str, hidden_size: int, use_moe: bool) -> st
 
 def atomic_save(obj, path: str):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)  # a crash mid-write leaves the previous file intact
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)  # and no half-written temp file behind it
-        raise
+    atomic_write_bytes(path, lambda f: torch.save(obj, f))
 
 
 def load_state_dict(path: str) -> dict:
@@ -74,8 +68,7 @@ def meta_device():
 
 
 def load_native(path: str, config: MiniMindConfig, dtype=torch.float32) -> MiniMindForCausalLM:
-    """A model holding the checkpoint's tensors, and at peak little more memory than that (issue 5: a 26M chat in
-    0.5 GB). It is built on the meta device (no random init to overwrite), and the checkpoint's half-precision
+    """A model holding the checkpoint's tensors, and at peak little more memory than that. It is built on the meta device (no random init to overwrite), and the checkpoint's half-precision
     tensors are widened one at a time, each freed as its copy is made."""
     sd = load_state_dict(path)
     with meta_device():

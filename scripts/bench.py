@@ -5,7 +5,7 @@ Prints a line per figure as it is measured, then one JSON object as the last lin
     MiniMindForCausalLM and LlamaForCausalLM, per preset × dtype, eager and torch.compile'd, all runs of a cell
     interleaved; MFU against the matmul peak this script measures on the same machine with the same threads;
   * decode tokens/s at batch 1 and 8: our stream_generate against transformers' generate() on the folder
-    export_model.export_hf writes (on a CPU with native bf16 also ours with int8 weights, model/quantize.py);
+    model.hf_convert.export_hf writes (on a CPU with native bf16 also ours with int8 weights, model/quantize.py);
     prefill latency of a prompt;
   * peak RSS of inference (load the weights from disk, generate) in a fresh process;
   * PretrainDataset read throughput, packing off and on, against what training consumes.
@@ -22,8 +22,8 @@ run, tens of seconds on a cold cache.
 Weights are random: speed depends on shapes, not values. Load average is recorded at start and end because other
 jobs move the absolute figures (the ratios much less). Headline keys (train_tok_s_ours, decode_ratio, ...) are the
 first preset in bfloat16, with *_fp32 twins; `--dtype auto` (the engine's default) picks float32 on a CPU without
-native bf16 (measured on an AVX2 EPYC: bf16 x·Wᵀ matmuls ~7x slower than fp32, x·W ones ~60x), so there the fp32
-twins are the ones to read. A full run is far longer than --quick there: emulated-bf16 512-token steps take ~30 s.
+native bf16 (where oneDNN emulates bf16 matmuls, several times slower than fp32), so there the fp32 twins are the
+ones to read. A full run is far longer than --quick there: emulated-bf16 512-token steps take tens of seconds.
 """
 import argparse
 import copy
@@ -42,29 +42,30 @@ import torch.nn.functional as F  # noqa: E402
 from transformers import AutoModelForCausalLM, LlamaForCausalLM  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from export_model import export_hf, llama_config, save_native  # noqa: E402
+from model.device import DTYPES, cpu_has_native_bf16, pick_device, resolve_dtype  # noqa: E402
 from model.generate import stream_generate  # noqa: E402
+from model.hf_convert import export_hf, llama_config, save_native  # noqa: E402
 from model.model_minimind import KVCache, MiniMindForCausalLM, config_from_preset, count_params  # noqa: E402
 from model.quantize import quantize_int8  # noqa: E402
 from model.tokenizer import load_tokenizer  # noqa: E402
 from scripts.bench_chat import peak_rss_mb, theirs  # noqa: E402
 from scripts.bench_dataset import bench_getitem, generate_corpus  # noqa: E402
-from trainer.engine import CausalLMLoss, build_optimizer, cpu_has_native_bf16, pick_device, resolve_dtype  # noqa: E402
+from trainer.engine import build_optimizer  # noqa: E402
+from trainer.losses import CausalLMLoss  # noqa: E402
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # (batch, seq) per preset: MiniMind2-small at upstream's pretraining length; tiny at the quickstart's pretraining shape.
 # On a GPU, MiniMind2-small trains at upstream's own pretraining batch (32) instead: 4 sequences leave it idle.
 SHAPES = {"minimind2-small": (4, 512), "tiny": (8, 256)}
 CUDA_SHAPES = {"minimind2-small": (32, 512), "tiny": (32, 256)}
 # Dense bf16 tensor-core peaks from the vendors' datasheets (TFLOP/s), matched against the device name; MFU is given
-# against these and against the matmul this script times itself (which reaches ~80% of the datasheet on an H100).
+# against these and against the matmul this script times itself (which falls short of the datasheet).
 DATASHEET_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.4, "A100": 312.0,
                          "L40S": 362.1, "A10G": 70.0, "RTX 4090": 165.2, "RTX 3090": 71.0}
 # One epoch of upstream's pretrain_hq.jsonl (~1.6 GB of mostly Chinese text, ~320 tokens a row by upstream's README)
 # is ~4.4e8 tokens at ~3.6 bytes a token (3-byte CJK characters, ~1.2 characters a token with a 6,400-entry
 # vocabulary): an estimate, so the projection also says which figure it used (--epoch_tokens to change it).
 PRETRAIN_HQ_TOKENS = 4.4e8
-QUICK_BF16_SEQ = 64  # emulated bf16 trains MiniMind2-small at ~16 tok/s here: 512-token steps take ~30 s
+QUICK_BF16_SEQ = 64  # emulated bf16 trains MiniMind2-small at tens of tok/s: 512-token steps take tens of seconds
 
 
 # ----------------------------------------------------------------------------------------------- timing
@@ -90,7 +91,7 @@ def interleave(runs: dict, reps: int) -> tuple[dict, dict]:
 def matmul_gflops(dtype, n, reps, device):
     """Median GFLOP/s of an n×n by n×n matmul (2·n³ FLOPs): the machine's peak for MFU, at these threads.
     Spelled F.linear (x·Wᵀ), the layout of every nn.Linear forward: on an AVX2 CPU, emulated bf16 `a @ b` takes
-    a path ~10x slower than `a @ b.T`, so the plain spelling would understate the peak and overstate MFU."""
+    a far slower path than `a @ b.T`, so the plain spelling would understate the peak and overstate MFU."""
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
 
     def once():
@@ -294,7 +295,7 @@ def loader_cell(path, tok, seq, seconds):
 def train_shape(batch, seq, dtype_name, args, slow_bf16):
     if args.quick and args.batch_size is None:
         batch = max(1, batch // 4)
-    if dtype_name == "bfloat16" and slow_bf16:  # ~16 tok/s for MiniMind2-small: one sequence, short under --quick
+    if dtype_name == "bfloat16" and slow_bf16:  # emulated bf16 is slow: one sequence, short under --quick
         batch, seq = 1, (min(seq, QUICK_BF16_SEQ) if args.quick else seq)
     return batch, seq
 
@@ -333,7 +334,7 @@ def parse(argv=None):
     p.add_argument("--dtypes", default="bfloat16,float32")
     p.add_argument("--compile", type=int, choices=(0, 1), default=1, help="also time torch.compile'd models")
     p.add_argument("--rss", type=int, choices=(0, 1), default=1,
-                   help="measure inference peak RSS in fresh processes (each pays ~5-10 s of imports here)")
+                   help="measure inference peak RSS in fresh processes (each pays seconds of imports)")
     p.add_argument("--reps", type=int, default=None, help="5 (--quick: 3)")
     p.add_argument("--batch_size", type=int, default=None, help="override every preset's training batch")
     p.add_argument("--seq_len", type=int, default=None, help="override every preset's training length")

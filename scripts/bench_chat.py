@@ -32,9 +32,9 @@ from transformers import AutoModelForCausalLM  # noqa: E402
 from transformers.generation.streamers import BaseStreamer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from export_model import export_hf, save_native  # noqa: E402
 from model.args import add_model_args, config_from_args  # noqa: E402
 from model.generate import stream_generate  # noqa: E402
+from model.hf_convert import export_hf, save_native  # noqa: E402
 from model.model_minimind import MiniMindForCausalLM, count_params  # noqa: E402
 from model.tokenizer import DEFAULT_TOKENIZER_DIR, load_tokenizer  # noqa: E402
 

@@ -13,6 +13,7 @@ The YaRN curve stretches the window the model was trained on (--yarn_original, d
 --yarn_factor (default context_len / train_len). The config's own setting (2048 ×4, what eval_model.py
 --inference_rope_scaling 1 uses) is `--yarn_original 2048 --yarn_factor 4`.
 """
+import argparse
 import json
 import math
 import os
@@ -24,15 +25,17 @@ sys.path.insert(0, REPO)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from eval_model import inference_device, load_model  # noqa: E402
-from evals.lm_loss import iter_texts  # noqa: E402
-from scripts.eval_bpb import describe_weights, scoring_parser  # noqa: E402
+from dataset.jsonl_files import iter_texts  # noqa: E402
+from model.args import add_source_args  # noqa: E402
+from model.device import pick_device  # noqa: E402
+from model.loading import ModelSource, load_model  # noqa: E402
 
 CURVES = ("plain", "yarn")
 
 
 def build_parser():
-    p = scoring_parser(__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p, weight="pretrain")
     g = p.add_argument_group("long context")
     g.add_argument("--data_path", required=True, help='jsonl with one {"text": ...} per line')
     g.add_argument("--train_len", type=int, default=512, help="the max_seq_len the model was trained at")
@@ -46,15 +49,15 @@ def build_parser():
     return p
 
 
-def load_minimind(args, device):
+def load_minimind(source: ModelSource, device):
     """Our MiniMindForCausalLM, whose RoPE can be switched in place; an exported folder (a LlamaForCausalLM, or our
     MoE through remote code) is converted back to it."""
-    if args.load_from:
+    if source.load_from:
         from transformers import AutoTokenizer
 
-        from export_model import import_hf
-        return import_hf(args.load_from).to(device).eval(), AutoTokenizer.from_pretrained(args.load_from)
-    model, tokenizer, _ = load_model(args, device)
+        from model.hf_convert import import_hf
+        return import_hf(source.load_from).to(device).eval(), AutoTokenizer.from_pretrained(source.load_from)
+    model, tokenizer, _ = load_model(source, device)
     return model, tokenizer
 
 
@@ -144,7 +147,7 @@ def plot(result: dict, path: str):
     plt.close(fig)
 
 
-def evaluate(model, tokenizer, args, device) -> dict:
+def evaluate(model, tokenizer, args, device, model_name: str) -> dict:
     context_len = args.context_len or 4 * args.train_len
     yarn = {"factor": args.yarn_factor or context_len / args.train_len,
             "original_max_position_embeddings": args.yarn_original or args.train_len}
@@ -163,7 +166,7 @@ def evaluate(model, tokenizer, args, device) -> dict:
             b[f"nll_{c}"] = per_curve[c][i][2]
             b[f"ppl_{c}"] = math.exp(min(b[f"nll_{c}"], 50))
         buckets.append(b)
-    return {"model": args.load_from or describe_weights(args, model.config), "data_path": args.data_path,
+    return {"model": model_name, "data_path": args.data_path,
             "train_len": args.train_len, "context_len": context_len, "rows": len(ids), "bucket": args.bucket,
             "yarn": {**yarn, "beta_fast": model.config.yarn["beta_fast"], "beta_slow": model.config.yarn["beta_slow"],
                      "attention_scale": attn_scale},
@@ -190,10 +193,11 @@ def main(argv=None):
     for flag in ("train_len", "context_len", "bucket", "num_seqs", "batch_size"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise SystemExit(f"error: --{flag} must be at least 1")
-    device = inference_device(args.device)
+    device = pick_device(args.device, allow_mps=False)
+    source = ModelSource.from_args(args)
     try:
-        model, tokenizer = load_minimind(args, device)
-        result = evaluate(model, tokenizer, args, device)
+        model, tokenizer = load_minimind(source, device)
+        result = evaluate(model, tokenizer, args, device, source.describe(model.config))
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     os.makedirs(args.save_dir, exist_ok=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 7's checks on a lent CUDA GPU, in one prepared call (6.3 min on an H200; each step has its own limit and
-# together they stay under the device tool's 10-minute command):
+# The CUDA checks and GPU figures, in one prepared call (about 6.5 min on an H200; each step has its own limit and
+# together they stay under 10 minutes):
 #   1. tests/test_cuda.py (skipped everywhere else): GPU = CPU logits, flash attention with grouped KV heads,
 #      static KV cache, torch.compile, the engine's CUDA path (bf16, fused AdamW, pinned loader) end to end;
 #   2. the real trainer on MiniMind2-small (upstream's batch 32 × 512): compiled + packed + 4 loader workers, and

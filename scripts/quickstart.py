@@ -8,31 +8,31 @@ export_model.py), so this file is also the living spec of how the pieces fit. Re
 """
 import argparse
 import copy
-import json
 import os
 import platform
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import torch  # noqa: E402
 
-from dataset.embedded_world import check_fact_answer, make_world  # noqa: E402
+from dataset.jsonl_files import read_jsonl  # noqa: E402
+from dataset.world import make_world  # noqa: E402
+from evals.answers import check_fact_answer  # noqa: E402
 from evals.choice import build_prompt, predict_choices  # noqa: E402
 from evals.lm_loss import heldout_loss  # noqa: E402
 from evals.qa import chat_replies, exact_match  # noqa: E402
 from evals.ceval_data import read_ceval_split  # noqa: E402
 from evals.report import write_report  # noqa: E402
+from model.device import cpu_has_native_bf16  # noqa: E402
 from model.model_minimind import config_from_preset  # noqa: E402
 from model.quantize import quantize_int8  # noqa: E402
 from model.tokenizer import load_tokenizer  # noqa: E402
+from model.tokenizer_train import train_tokenizer  # noqa: E402
 from model.weights import load_native  # noqa: E402
-from trainer.engine import cpu_has_native_bf16  # noqa: E402
-from train_tokenizer import train_tokenizer  # noqa: E402
 
 SAMPLE_PROMPTS = ["你好", "Who are you?", "{train_q}", "{heldout_q}", "3加4等于几？"]
 
@@ -41,11 +41,6 @@ def sh(*cmd):
     """Run a stage script exactly as a user would; stream its output; stop the pipeline if it fails."""
     print("\n$ " + " ".join(cmd), flush=True)
     subprocess.run([sys.executable, *cmd], cwd=REPO, check=True)
-
-
-def jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def main():
@@ -63,7 +58,7 @@ def main():
     p.add_argument("--pretrain_steps", type=int, default=1200)
     p.add_argument("--sft_steps", type=int, default=100,
                    help="the chat format is already known from pretraining; more SFT steps overfit the train half "
-                        "(200 steps: 41.9%% held-out QA, 100: 48.1%%, measured)")
+                        "(docs/results.md)")
     p.add_argument("--pretrain_batch_size", type=int, default=8,
                    help="small batches = more optimizer steps for the same tokens, which memorization needs")
     p.add_argument("--sft_batch_size", type=int, default=16)
@@ -95,13 +90,8 @@ def main():
     report["world"] = {"n_people": args.n_people, "files": {k: v["lines"] for k, v in stats["files"].items()}}
 
     # 2. tokenizer: byte-level BPE on the pretraining text plus the chat text (so answers tokenize alike)
-    corpus = os.path.join(world, "tokenizer_corpus.jsonl")
-    with open(corpus, "w", encoding="utf-8") as f:
-        for name in ("pretrain.jsonl", "sft.jsonl"):
-            for rec in jsonl(os.path.join(world, name)):
-                texts = [rec["text"]] if "text" in rec else [m["content"] for m in rec["conversations"]]
-                for t in texts:
-                    f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    corpus = (text for name in ("pretrain.jsonl", "sft.jsonl") for rec in read_jsonl(os.path.join(world, name))
+              for text in ([rec["text"]] if "text" in rec else [m["content"] for m in rec["conversations"]]))
     train_tokenizer(corpus, tok_dir, vocab_size=args.vocab_size, show_progress=False)
 
     # 3-4. pretrain, then SFT from the pretrained weights: the stage scripts, CPU-sized
@@ -127,8 +117,8 @@ def main():
     sft = load_native(os.path.join(out, f"full_sft_{hidden}.pth"), config)
     held = heldout_loss(pre, tokenizer, os.path.join(world, "pretrain_heldout.jsonl"), max_seq_len=args.seq_len)
     report["pretrain"] = {"heldout_loss": held["loss"], "bpb": held["bpb"], "ppl": held["ppl"]}
-    qa = jsonl(os.path.join(world, "qa_heldout.jsonl"))
-    qa_train = jsonl(os.path.join(world, "qa_train_sample.jsonl"))
+    qa = read_jsonl(os.path.join(world, "qa_heldout.jsonl"))
+    qa_train = read_jsonl(os.path.join(world, "qa_train_sample.jsonl"))
     replies = chat_replies(sft, tokenizer, [r["conversations"] for r in qa])
     train_replies = chat_replies(sft, tokenizer, [r["conversations"] for r in qa_train])
     by_group = exact_match(qa, replies, check_fact_answer)
@@ -173,15 +163,16 @@ def main():
     # 8. (--all) post-training stages, each with its own measured effect
     if args.all:
         from scripts.quickstart_all import Stages
-        q = SimpleNamespace(args=args, sh=sh, common=common, out=out, world=world, tokenizer=tokenizer, config=config,
-                            report=report)
-        report.update(Stages(q).run_all())
+        stages = Stages(args, sh, common, out, world, tokenizer, config, sft_qa=report["sft"]["qa_exact_match"])
+        results, wall_times = stages.run_all()
+        report.update(results)
+        report["stages"].update(wall_times)
 
     # 9. report
     for stage in ("pretrain", "full_sft"):
         log = os.path.join(out, "logs", f"{stage}_{hidden}.jsonl")
         report["stages"][stage]["metrics"] = log
-        curve = jsonl(log)
+        curve = read_jsonl(log)
         report["stages"][stage].update(final_loss=curve[-1]["loss"], tokens=curve[-1]["tokens"],
                                        steps=curve[-1]["step"],
                                        tok_per_s=curve[-1]["tokens"] / max(curve[-1]["elapsed_s"], 1e-9))

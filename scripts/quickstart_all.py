@@ -13,7 +13,9 @@ import json
 import os
 import time
 
-from dataset.embedded_world import check_answer, check_fact_answer
+from dataset.jsonl_files import read_jsonl
+
+from evals.answers import check_answer, check_fact_answer
 from evals.expert_load import expert_load
 from evals.lm_loss import heldout_loss
 from evals.preference import preference_accuracy
@@ -35,53 +37,49 @@ def flags(size: dict) -> list[str]:
     return [f"--{k}={v}" for k, v in size.items()]
 
 
-def jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 class Stages:
-    def __init__(self, q):
-        """q: the quickstart context (args, sh, common flags, paths, tokenizer, config, sft results)."""
-        self.q = q
-        self.world = q.world
-        self.heldout_qa = jsonl(os.path.join(q.world, "qa_heldout.jsonl"))
+    def __init__(self, args, sh, common, out, world, tokenizer, config, sft_qa: float):
+        """The quickstart's flags (args), its way to run a stage script (sh) with the flags every stage shares
+        (common), its output and world folders, the tokenizer and model config, and the SFT model's held-out QA."""
+        self.args, self.sh, self.common, self.out, self.world = args, sh, common, out, world
+        self.tokenizer, self.config, self.sft_qa = tokenizer, config, sft_qa
+        self.heldout_qa = read_jsonl(os.path.join(world, "qa_heldout.jsonl"))
 
     def native(self, stage, **size):
         """Native weights of `stage`: the quickstart's model, or that preset with `size` changed."""
-        config = self.q.config
+        config = self.config
         if size:
-            config = config_from_preset(self.q.args.preset, vocab_size=len(self.q.tokenizer), **size)
-        return load_native(weight_path(self.q.out, stage, config.hidden_size, config.use_moe), config)
+            config = config_from_preset(self.args.preset, vocab_size=len(self.tokenizer), **size)
+        return load_native(weight_path(self.out, stage, config.hidden_size, config.use_moe), config)
 
     def qa(self, model, records=None):
         records = records or self.heldout_qa
-        return records, chat_replies(model, self.q.tokenizer, [r["conversations"] for r in records])
+        return records, chat_replies(model, self.tokenizer, [r["conversations"] for r in records])
 
     def lora(self):
-        a = self.q.args
-        self.q.sh("train_lora.py", *self.q.common, "--data_path", os.path.join(self.world, "lora_identity.jsonl"),
+        a = self.args
+        self.sh("train_lora.py", *self.common, "--data_path", os.path.join(self.world, "lora_identity.jsonl"),
                   "--from_weight", "full_sft", "--batch_size", "16", "--max_seq_len", "128", "--learning_rate",
                   str(a.lora_lr), "--warmup_iters", "5", "--max_steps", str(a.lora_steps), "--lora_rank", "16")
         base = self.native("full_sft")
-        tuned = load_lora_file(copy.deepcopy(base), weight_path(os.path.join(self.q.out, "lora"), "lora_identity",
-                                                                 self.q.config.hidden_size, False))
-        ident = jsonl(os.path.join(self.world, "lora_identity_heldout.jsonl"))
+        tuned = load_lora_file(copy.deepcopy(base), weight_path(os.path.join(self.out, "lora"), "lora_identity",
+                                                                 self.config.hidden_size, False))
+        ident = read_jsonl(os.path.join(self.world, "lora_identity_heldout.jsonl"))
         return {"identity_acc": exact_match(*self.qa(tuned, ident), check_answer)["all"],
                 "identity_acc_base": exact_match(*self.qa(base, ident), check_answer)["all"],
                 "qa_exact_match": exact_match(*self.qa(tuned), check_fact_answer)["all"],
-                "qa_exact_match_base": self.q.report["sft"]["qa_exact_match"]}
+                "qa_exact_match_base": self.sft_qa}
 
     def dpo(self):
-        a = self.q.args
-        self.q.sh("train_dpo.py", *self.q.common, "--data_path", os.path.join(self.world, "dpo.jsonl"),
+        a = self.args
+        self.sh("train_dpo.py", *self.common, "--data_path", os.path.join(self.world, "dpo.jsonl"),
                   "--from_weight", "full_sft", "--batch_size", "8", "--max_seq_len", "128", "--learning_rate",
                   str(a.dpo_lr), "--warmup_iters", "5", "--max_steps", str(a.dpo_steps), "--beta", str(a.dpo_beta))
         sft, dpo = self.native("full_sft"), self.native("dpo")
-        pairs = jsonl(os.path.join(self.world, "dpo_heldout.jsonl"))
-        pref = preference_accuracy(dpo, sft, self.q.tokenizer, pairs)
+        pairs = read_jsonl(os.path.join(self.world, "dpo_heldout.jsonl"))
+        pref = preference_accuracy(dpo, sft, self.tokenizer, pairs)
         # by what the rejected reply does wrong: a fluent wrong fact needs the model to know the fact
-        by_kind = {kind: preference_accuracy(dpo, sft, self.q.tokenizer,
+        by_kind = {kind: preference_accuracy(dpo, sft, self.tokenizer,
                                              [p for p in pairs if p["rejected_kind"] == kind])["pref_acc"]
                    for kind in sorted({p["rejected_kind"] for p in pairs})}
         return {"pref_acc": pref["pref_acc"], "mean_margin": pref["mean_margin"], "pref_acc_by_rejected": by_kind,
@@ -92,16 +90,16 @@ class Stages:
     def distill(self):
         """Student from scratch on the pretrain corpus for the same steps: α=0.3 (mostly the teacher's soft
         targets) vs α=1 (labels only — the same script, so only the loss differs)."""
-        a, out = self.q.args, {}
+        a, out = self.args, {}
         for name, alpha in (("kd", a.distill_alpha), ("ce", 1.0)):
-            self.q.sh("train_distillation.py", *self.q.common, *flags(STUDENT), "--data_path",
+            self.sh("train_distillation.py", *self.common, *flags(STUDENT), "--data_path",
                       os.path.join(self.world, "pretrain.jsonl"), "--from_weight", "none", "--save_weight",
                       f"student_{name}", "--teacher_weight", "pretrain", "--teacher_preset", a.preset,
                       "--alpha", str(alpha), "--temperature", "1.0", "--batch_size", "8", "--max_seq_len",
                       str(a.seq_len), "--learning_rate", str(a.pretrain_lr), "--warmup_iters", "10",
                       "--max_steps", str(a.distill_steps))
             model = self.native(f"student_{name}", **STUDENT)
-            held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
+            held = heldout_loss(model, self.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
                                 max_seq_len=a.seq_len)
             out[f"heldout_loss_{name}"] = held["loss"]
             out[f"qa_exact_match_{name}"] = exact_match(*self.qa(model), check_fact_answer)["all"]
@@ -109,45 +107,46 @@ class Stages:
         return out
 
     def reason(self):
-        a, out = self.q.args, {}
+        a, out = self.args, {}
         for name, data in (("trace", "reason.jsonl"), ("direct", "reason_direct.jsonl")):
-            self.q.sh("train_distill_reason.py", *self.q.common, "--data_path", os.path.join(self.world, data),
+            self.sh("train_distill_reason.py", *self.common, "--data_path", os.path.join(self.world, data),
                       "--from_weight", "full_sft", "--save_weight", f"reason_{name}", "--batch_size", "16",
                       "--max_seq_len", "160", "--learning_rate", str(a.reason_lr), "--warmup_iters", "5",
                       "--max_steps", str(a.reason_steps), "--tag_weight", "10")
-            res = reasoning_accuracy(self.native(f"reason_{name}"), self.q.tokenizer,
-                                     jsonl(os.path.join(self.world, "reason_heldout.jsonl")))
+            res = reasoning_accuracy(self.native(f"reason_{name}"), self.tokenizer,
+                                     read_jsonl(os.path.join(self.world, "reason_heldout.jsonl")))
             out[f"acc_{name}"], out[f"well_formed_{name}"] = res["acc"], res["well_formed"]
             out[f"examples_{name}"] = res["examples"]
         return out
 
     def moe(self):
         """Both from scratch, same steps × batch × length (so the same tokens), equal active parameters."""
-        a, res = self.q.args, {}
+        a, res = self.args, {}
         for name, size in (("dense", {}), ("moe", MOE)):
-            self.q.sh("train_pretrain.py", *self.q.common, *flags(size), "--data_path",
+            self.sh("train_pretrain.py", *self.common, *flags(size), "--data_path",
                       os.path.join(self.world, "pretrain.jsonl"), "--packing", "1", "--save_weight", "pretrain_short",
                       "--batch_size", "8", "--accumulation_steps", "1", "--max_seq_len", str(a.seq_len),
                       "--learning_rate", str(a.pretrain_lr), "--warmup_iters", "10", "--max_steps", str(a.moe_steps))
             model = self.native("pretrain_short", **size)
-            held = heldout_loss(model, self.q.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
+            held = heldout_loss(model, self.tokenizer, os.path.join(self.world, "pretrain_heldout.jsonl"),
                                 max_seq_len=a.seq_len)
             res[name] = {"heldout_loss": held["loss"], "params": count_params(model),
                          "active_params": count_params(model, active_only=True)}
             if name == "moe":
-                res[name]["expert_load"] = expert_load(model, self.q.tokenizer,
+                res[name]["expert_load"] = expert_load(model, self.tokenizer,
                                                        os.path.join(self.world, "pretrain_heldout.jsonl"))
         return res
 
-    def run_all(self) -> dict:
-        results = {}
+    def run_all(self) -> tuple[dict, dict]:
+        """(results by stage, {stage: {"wall_time_s": …}})."""
+        results, wall_times = {}, {}
         for name in ("lora", "dpo", "distill", "reason", "moe"):
             t = time.time()
             res = getattr(self, name)()
-            self.q.report["stages"]["moe_vs_dense" if name == "moe" else name] = {"wall_time_s": time.time() - t}
+            wall_times["moe_vs_dense" if name == "moe" else name] = {"wall_time_s": time.time() - t}
             results.update(res if name == "moe" else {name: res})  # moe() returns {"dense": …, "moe": …}
             print(f"[{name}] {json.dumps(numbers(res))}", flush=True)
-        return results
+        return results, wall_times
 
 
 def numbers(res: dict) -> dict:

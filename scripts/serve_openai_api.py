@@ -13,6 +13,7 @@ rejected (400, code context_length_exceeded). --temperature, --top_p etc. are th
 Replies are generated one at a time, in arrival order, on one worker thread: the event loop stays free, so /health
 answers and new requests queue while a long reply is being written.
 """
+import argparse
 import asyncio
 import hmac
 import json
@@ -34,7 +35,9 @@ from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
 from pydantic import BaseModel, Field, ValidationError, field_validator  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
-from eval_model import build_parser, inference_device, load_model  # noqa: E402
+from model.args import add_sampling_args, add_source_args  # noqa: E402
+from model.device import pick_device  # noqa: E402
+from model.loading import ModelSource, load_model  # noqa: E402
 from model.streaming import TextStream  # noqa: E402
 
 
@@ -240,8 +243,9 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
 
 
 def main():
-    p = build_parser()  # eval_model's flags: which weights, tokenizer, device, default sampling, model size
-    p.description = __doc__
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    add_sampling_args(p)  # the defaults for requests that omit them
     g = p.add_argument_group("server")
     g.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the model to the network: set --api_key")
     g.add_argument("--port", type=int, default=8998)
@@ -250,9 +254,9 @@ def main():
     g.add_argument("--max_seq_len", type=int, default=None,
                    help="context size, prompt + reply (default: the model's max_position_embeddings)")
     args = p.parse_args()
-    device = inference_device(args.device)
+    device = pick_device(args.device, allow_mps=False)
     try:
-        model, tokenizer, _ = load_model(args, device)
+        model, tokenizer, _ = load_model(ModelSource.from_args(args), device)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:

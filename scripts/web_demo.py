@@ -3,11 +3,12 @@
     streamlit run scripts/web_demo.py                                           # the models in out/
     streamlit run scripts/web_demo.py -- --out_dir /tmp/x --preset tiny --tokenizer_dir /tmp/x/tokenizer
 
-Flags after `--` are eval_model.py's: --out_dir, --tokenizer_dir, --lora_weight, --load_from, size flags, and the
+Flags after `--` are eval_model.py's model and sampling flags: --out_dir, --tokenizer_dir, --lora_weight, --load_from, size flags, and the
 sampling defaults the sidebar starts from. The model list holds every `{out_dir}/{stage}_{hidden}[_moe].pth` and every
 Hugging Face folder (one with a config.json) in out_dir, plus --load_from.
 """
 import argparse
+import dataclasses
 import glob
 import os
 import re
@@ -19,7 +20,9 @@ sys.path.insert(0, REPO)
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
-from eval_model import build_parser, inference_device, load_model  # noqa: E402
+from model.args import add_sampling_args, add_source_args  # noqa: E402
+from model.device import pick_device  # noqa: E402
+from model.loading import ModelSource, load_model  # noqa: E402
 from model.model_minimind import PRESETS  # noqa: E402
 from model.streaming import TextStream  # noqa: E402
 from model.tokenizer import DEFAULT_TOKENIZER_DIR  # noqa: E402
@@ -56,13 +59,13 @@ def size_from_shapes(path: str, mtime: float, heads: int | None) -> dict:
 
 
 def find_models(args) -> dict[str, dict]:
-    """Label → the eval_model flags that load it."""
+    """Label → what differs from the flags' ModelSource to load it."""
     found = {}
     for path in sorted(glob.glob(os.path.join(args.out_dir, "*.pth"))):
         if m := NATIVE.fullmatch(os.path.basename(path)):
             size = size_from_shapes(path, os.path.getmtime(path), args.num_attention_heads)
             label = f"{m['stage']} · {size['hidden_size']}×{size['num_hidden_layers']}{' MoE' if m['moe'] else ''}"
-            found[label] = {"weight": m["stage"], "load_from": None, **size}
+            found[label] = {"weight": m["stage"], "load_from": None, "sizes": size}
     folders = [os.path.dirname(c) for c in sorted(glob.glob(os.path.join(args.out_dir, "*", "config.json")))]
     for folder in folders + ([args.load_from] if args.load_from else []):
         found[f"HF · {folder}"] = {"load_from": folder}
@@ -70,9 +73,17 @@ def find_models(args) -> dict[str, dict]:
 
 
 @st.cache_resource(show_spinner="loading the model…")
-def load(flags: tuple):
-    args = argparse.Namespace(**dict(flags))
-    return load_model(args, inference_device(args.device))
+def load(key: str, _source: ModelSource, device: str | None):
+    """key: the source's repr (streamlit does not hash arguments named with a leading underscore)."""
+    return load_model(_source, pick_device(device, allow_mps=False))
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    add_sampling_args(p)
+    p.add_argument("--history_cnt", type=int, default=0, help="previous messages kept (the sidebar's start value)")
+    return p
 
 
 def reply(model, tokenizer, is_chat, messages, history_cnt, **sampling) -> TextStream:
@@ -107,7 +118,9 @@ def main():
     left, right = side.columns(2)
     clear, regenerate = left.button(t["clear"]), right.button(t["regenerate"])
     try:
-        model, tokenizer, is_chat = load(tuple(sorted({**vars(args), **models[choice]}.items())))
+        base, entry = ModelSource.from_args(args), models[choice]
+        source = dataclasses.replace(base, **{**entry, "sizes": {**base.sizes, **entry.get("sizes", {})}})
+        model, tokenizer, is_chat = load(repr(source), source, args.device)
     except (FileNotFoundError, ValueError) as e:
         st.error(str(e))
         st.stop()

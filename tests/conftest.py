@@ -69,7 +69,8 @@ def tiny_corpus_path(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_tokenizer_dir(tmp_path_factory, tiny_corpus_path):
     """Directory with a ~600-token tokenizer trained on the tiny corpus."""
-    from train_tokenizer import train_tokenizer
+    from dataset.jsonl_files import iter_texts
+    from model.tokenizer_train import train_tokenizer
 
     save_dir = str(tmp_path_factory.mktemp("tokenizer"))
-    return train_tokenizer(tiny_corpus_path, save_dir, vocab_size=600, show_progress=False)
+    return train_tokenizer(iter_texts(tiny_corpus_path), save_dir, vocab_size=600, show_progress=False)

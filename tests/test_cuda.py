@@ -13,6 +13,7 @@ from torch.testing import assert_close
 from model.model_minimind import KVCache, MiniMindConfig, MiniMindForCausalLM
 from model.tokenizer import load_tokenizer
 from trainer import engine
+from trainer.losses import CausalLMLoss
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 VOCAB = 97
@@ -112,7 +113,7 @@ def test_engine_trains_on_cuda_with_bf16_compile_and_fused_adamw(tmp_path):
     run = engine.setup(args, stage="pretrain")
     from dataset.lm_dataset import PretrainDataset
     model = run.build_model(vocab_size=len(tok))
-    summary = engine.train(run, model, PretrainDataset(str(data), tok, 32), engine.CausalLMLoss())
+    summary = engine.train(run, model, PretrainDataset(str(data), tok, 32), CausalLMLoss())
     engine.teardown(run)
     with open(summary["metrics"]) as f:
         losses = [json.loads(line)["loss"] for line in f]

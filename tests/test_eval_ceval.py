@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

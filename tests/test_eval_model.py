@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_lora import apply_lora, lora_state_dict
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 
@@ -49,7 +49,7 @@ def test_chat_path_stays_off_heavy_imports(tmp_path, tiny_tokenizer_dir):
     # transformers.modeling_utils (PreTrainedModel) and transformers.generation cost 130-160 MB of RSS (they pull in
     # torch.distributed.tensor, torch._dynamo, sympy, scipy, accelerate…), and torch._dynamo + sympy alone 73 MB (meta
     # tensors' Python kernels import them): either is more than the headroom between a 26M chat and its 500 MB target
-    # (issue 5). Loading the weights, the chat template, our generator, the server module: none may import them.
+    # . Loading the weights, the chat template, our generator, the server module: none may import them.
     config = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=600)
     save_native(MiniMindForCausalLM(MiniMindConfig(**config)), str(tmp_path / "full_sft_32.pth"))
     code = f"""

@@ -8,7 +8,7 @@ import torch
 from torch.testing import assert_close
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from export_model import export_hf, import_hf, save_native
+from model.hf_convert import export_hf, import_hf, save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.weights import load_native
 

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.tokenizer import load_tokenizer
 from train_distill_reason import TagWeightedLoss, tag_token_ids
-from trainer.engine import CausalLMLoss
+from trainer.losses import CausalLMLoss
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from train_distillation import distill_loss_sum
 

@@ -5,7 +5,8 @@ import torch
 from torch.testing import assert_close
 
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
-from train_dpo import DPOLoss, dpo_loss, sequence_logps
+from train_dpo import DPOLoss, dpo_loss
+from trainer.losses import sequence_logps
 
 VOCAB = 50
 

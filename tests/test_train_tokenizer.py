@@ -7,7 +7,8 @@ import sys
 import pytest
 from tokenizers import Tokenizer
 
-from train_tokenizer import CHAT_TEMPLATE, CJK_CHAR_CLASS, train_tokenizer
+from dataset.jsonl_files import iter_texts
+from model.tokenizer_train import CHAT_TEMPLATE, CJK_CHAR_CLASS, train_tokenizer
 
 try:  # tests/ as a plain dir (rootdir-relative import) ...
     from conftest import REPO_ROOT, make_bilingual_corpus, write_jsonl
@@ -139,7 +140,7 @@ def test_no_token_spans_two_cjk_chars(raw_tok):
 def test_split_cjk_off_allows_phrase_merges(tiny_corpus_path, tmp_path):
     # The flag matters: without it the same corpus yields multi-character tokens.
     tok = Tokenizer.from_file(os.path.join(
-        train_tokenizer(tiny_corpus_path, str(tmp_path), vocab_size=600, split_cjk=False, show_progress=False),
+        train_tokenizer(iter_texts(tiny_corpus_path), str(tmp_path), vocab_size=600, split_cjk=False, show_progress=False),
         "tokenizer.json"))
     pieces = [tok.decode([i], skip_special_tokens=False) for i in range(tok.get_vocab_size())]
     assert any(len(CJK_RE.findall(p)) >= 2 for p in pieces)
@@ -157,11 +158,11 @@ def test_bad_json_line_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "fine"}\n\n{"text": oops}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape(f"{path}:3:")):
-        train_tokenizer(str(path), str(tmp_path / "out"), vocab_size=300, show_progress=False)
+        train_tokenizer(iter_texts(str(path)), str(tmp_path / "out"), vocab_size=300, show_progress=False)
 
     path.write_text('{"text": "fine"}\n{"content": "no text field"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape(f"{path}:2:")):
-        train_tokenizer(str(path), str(tmp_path / "out"), vocab_size=300, show_progress=False)
+        train_tokenizer(iter_texts(str(path)), str(tmp_path / "out"), vocab_size=300, show_progress=False)
 
 
 def test_cli(tmp_path):

@@ -3,7 +3,7 @@ import os
 
 UPSTREAM_HINT = ("Download upstream MiniMind's {name} (see its README: the ModelScope / Hugging Face dataset "
                  "'minimind_dataset') into dataset/, or train on the embedded synthetic world instead: "
-                 "`python -m dataset.embedded_world --out_dir out/world` then pass --data_path out/world/{world}.")
+                 "`python -m dataset.world --out_dir out/world` then pass --data_path out/world/{world}.")
 
 
 def require_data(args, world_name: str):

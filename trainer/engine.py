@@ -4,9 +4,7 @@ A stage script says *what* to train (data, model, loss); everything about *how* 
 and dtype, DDP / DeepSpeed, the sampler, gradient accumulation normalized by supervised tokens, clipping, AdamW,
 the cosine schedule, logging (progress bar, metrics jsonl, wandb), checkpoints and exact resume.
 
-A loss is an object with two methods:
-    count(batch) -> int tensor       how many units (supervised tokens, pairs) the batch contributes
-    __call__(model, batch) -> (loss_sum, metrics)   the loss SUMMED over those units, and extra scalars to log
+A loss is an object with count(batch) and __call__(model, batch) -> (loss_sum, metrics) (see trainer/losses.py).
 The engine divides by the units of the whole accumulated (and all-reduced) batch, so 1 × accumulation 8 gives the
 gradient of 8 × 1 — a mean of per-micro-batch means would weight short sequences more (see trl/transformers #24245).
 """
@@ -25,11 +23,11 @@ import torch
 import torch.distributed as dist
 
 from model.args import add_model_args, config_from_args
+from model.device import DTYPES, pick_device, resolve_dtype
 from model.model_minimind import MiniMindForCausalLM, count_params
 from model.tokenizer import DEFAULT_TOKENIZER_DIR
 from model.weights import atomic_save, load_into, load_state_dict, weight_path
-
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+from trainer.losses import CausalLMLoss
 
 
 # ----------------------------------------------------------------------------------------------- flags
@@ -50,8 +48,8 @@ def build_parser(description: str, **defaults) -> argparse.ArgumentParser:
     a("--use_wandb", action="store_true")
     a("--wandb_project", default="MiniMind")
     a("--num_workers", type=int, default=None,
-      help="DataLoader worker processes (default: 4 on CUDA, where one process tokenizing unpacked text, ~450k "
-           "tok/s measured on an H200 host, cannot keep up with training, ~1M tok/s; 0 elsewhere)")
+      help="DataLoader worker processes (default: 4 on CUDA, where one process tokenizing unpacked text cannot "
+           "keep up with a GPU's training step; 0 elsewhere)")
     a("--accumulation_steps", type=int, default=1)
     a("--grad_clip", type=float, default=1.0)
     a("--warmup_iters", type=int, default=0, help="linear warmup, in optimizer steps")
@@ -85,6 +83,7 @@ class Runtime:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    save_weight: str = ""  # the name in the output file (setup: its argument, else --save_weight, else the stage)
 
     @property
     def is_main(self):
@@ -105,7 +104,7 @@ class Runtime:
 
     def weight_file(self, stage=None):
         size = config_from_args(self.args)
-        return weight_path(self.args.out_dir, stage or self.args.save_weight or self.stage, size.hidden_size,
+        return weight_path(self.args.out_dir, stage or self.save_weight, size.hidden_size,
                            size.use_moe)
 
     def resume_file(self):
@@ -126,18 +125,9 @@ class Runtime:
         return model
 
 
-def pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def setup(args, stage: str) -> Runtime:
-    """Seeds, device, dtype and (under torchrun) the process group."""
+def setup(args, stage: str, save_weight: str | None = None) -> Runtime:
+    """Seeds, device, dtype and (under torchrun) the process group. save_weight names the output file
+    ({out_dir}/{save_weight}_{hidden}[_moe].pth) when a stage fixes it (LoRA: lora/{lora_name})."""
     rank, local_rank, world = (int(os.environ.get(k, d)) for k, d in
                                (("RANK", 0), ("LOCAL_RANK", 0), ("WORLD_SIZE", 1)))
     device = pick_device(args.device)
@@ -155,28 +145,7 @@ def setup(args, stage: str) -> Runtime:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     seed_everything(args.seed + rank)
-    return Runtime(args, stage, device, dtype, rank, local_rank, world)
-
-
-def cpu_has_native_bf16() -> bool:
-    # Without AVX512-BF16/AMX, oneDNN emulates bf16 matmuls: measured 50x SLOWER than fp32 on an AVX2-only EPYC.
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name != "auto":
-        if name == "bfloat16" and device.type == "cpu" and not cpu_has_native_bf16():
-            print("warning: this CPU has no native bfloat16; bf16 autocast will be far slower than float32",
-                  file=sys.stderr)
-        return DTYPES[name]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return torch.float32
+    return Runtime(args, stage, device, dtype, rank, local_rank, world, save_weight or args.save_weight or stage)
 
 
 def seed_everything(seed: int):
@@ -189,19 +158,6 @@ def teardown(run: Runtime):
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-
-
-# ----------------------------------------------------------------------------------------------- losses
-class CausalLMLoss:
-    """Next-token cross-entropy over supervised positions (labels != -100), summed; pretrain and SFT."""
-
-    def count(self, batch):
-        return (batch["labels"][:, 1:] != -100).sum()
-
-    def __call__(self, model, batch):
-        # through the model's forward (so DDP/DeepSpeed hooks run), without materializing the logits
-        out = model(batch["input_ids"], labels=batch["labels"], loss_reduction="sum", return_logits=False)
-        return out.loss, {"aux_loss": out.aux_loss}
 
 
 # ----------------------------------------------------------------------------------------------- schedule
@@ -219,8 +175,7 @@ def build_optimizer(model, lr, weight_decay, device):
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused: one kernel per step instead of a dozen passes over every parameter; on a 2-core CPU 15 vs 70 ms
-    # for MiniMind2-small's 25.8M parameters, a seventh of a 1×512 bf16 training step.
+    # fused: one kernel per step instead of a dozen passes over every parameter (on a CPU too).
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=device.type in ("cuda", "cpu"))
 
 

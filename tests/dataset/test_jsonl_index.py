@@ -233,14 +233,3 @@ def test_pickle_and_dataloader_workers(small_file):
     seen = sorted(int(x) for batch in loader for x in batch)
     assert seen == list(range(len(objs)))
     assert idx[3] == objs[3]  # the parent's handle still works afterwards
-
-
-def test_stale_tmp_of_dead_writer_is_removed(tmp_path):
-    dst = str(tmp_path / "cache.bin")
-    dead = jsonl_index._tmp_prefix(dst) + "999999999"  # no such pid
-    alive = jsonl_index._tmp_prefix(dst) + str(os.getppid())  # a running process
-    for p in (dead, alive):
-        open(p, "wb").close()
-    jsonl_index.atomic_write_bytes(dst, lambda f: f.write(b"ok"))
-    assert open(dst, "rb").read() == b"ok"
-    assert not os.path.exists(dead) and os.path.exists(alive)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from dataset.embedded_world import check_answer
+from evals.answers import check_answer
 from evals.batching import left_pad
 from evals.ceval_data import CEVAL_CATEGORIES, read_ceval_split
 from evals.choice import LETTERS, build_prompt, format_question, letter_token_ids, predict_choices

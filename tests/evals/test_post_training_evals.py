@@ -6,14 +6,14 @@ import torch
 from torch.testing import assert_close
 
 import evals.reasoning
-from dataset.embedded_world import check_answer
 from dataset.lm_dataset import chat_ids_and_labels
+from evals.answers import check_answer
 from evals.expert_load import expert_load
 from evals.preference import preference_accuracy
 from evals.qa import answer_quality
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.tokenizer import load_tokenizer
-from train_dpo import sequence_logps
+from trainer.losses import sequence_logps
 
 
 def tiny(vocab, seed=0, **kw):

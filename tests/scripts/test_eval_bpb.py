@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from conftest import write_jsonl
 from evals.lm_loss import heldout_loss
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.tokenizer import load_tokenizer
 from model.weights import load_native

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import write_jsonl
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.tokenizer import load_tokenizer
 from scripts.eval_long_context import build_rows, main, set_rope, token_nll

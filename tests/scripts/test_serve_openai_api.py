@@ -14,7 +14,7 @@ import pytest
 import torch
 from openai import OpenAI
 
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.streaming import TextStream
 from model.tokenizer import load_tokenizer

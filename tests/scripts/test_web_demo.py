@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from export_model import save_native
+from model.hf_convert import save_native
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from model.streaming import TextStream
 from model.tokenizer import load_tokenizer

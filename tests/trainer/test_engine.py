@@ -19,6 +19,7 @@ from model.args import config_from_args
 from model.model_minimind import MiniMindForCausalLM
 from model.tokenizer import load_tokenizer
 from trainer import engine
+from trainer.losses import CausalLMLoss
 
 TINY = ["--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "4",
         "--num_key_value_heads", "2", "--dtype", "float32", "--device", "cpu"]
@@ -70,7 +71,7 @@ def run_stage(args, stage="pretrain", loss_fn=None):
     cls = PretrainDataset if stage == "pretrain" else SFTDataset
     data = cls(args.data_path, tok, args.max_seq_len)
     model = run.build_model(vocab_size=len(tok))
-    summary = engine.train(run, model, data, loss_fn or engine.CausalLMLoss())
+    summary = engine.train(run, model, data, loss_fn or CausalLMLoss())
     engine.teardown(run)
     return run, model, summary
 
@@ -190,7 +191,7 @@ def test_accumulation_is_normalized_by_supervised_tokens(tmp_path, tiny_tokenize
     data = write_sft(tmp_path / "sft.jsonl", replies)
     tok = load_tokenizer(tiny_tokenizer_dir)
     ds = SFTDataset(data, tok, 48)
-    counts = [int(engine.CausalLMLoss().count({k: v[None] for k, v in ds[i].items()})) for i in range(4)]
+    counts = [int(CausalLMLoss().count({k: v[None] for k, v in ds[i].items()})) for i in range(4)]
     assert len(set(counts)) == 4, counts  # genuinely different weights per sample
 
     extra = ["--learning_rate", 1e-3]
@@ -240,7 +241,7 @@ def test_engine_logs_the_scheduled_lr(tmp_path, tiny_tokenizer_dir):
 
 
 # ----------------------------------------------------------------------------------------------- 4. NaN
-class NanAtCall(engine.CausalLMLoss):
+class NanAtCall(CausalLMLoss):
     def __init__(self, at):
         self.at, self.calls = at, 0
 
@@ -312,8 +313,7 @@ def test_atomic_save_keeps_the_previous_file_on_a_failed_write(tmp_path, monkeyp
 
     def crash(obj, f, *a, **k):
         real_save(obj, f, *a, **k)
-        with open(f, "r+b") as fh:  # a half-written file...
-            fh.truncate(10)
+        f.truncate(10)  # a half-written file...
         raise OSError("disk full")  # ...then the failure
 
     monkeypatch.setattr(torch, "save", crash)
@@ -402,4 +402,4 @@ def test_missing_data_file_says_where_to_get_it(tmp_path, monkeypatch, script, h
         _script_main(monkeypatch, script, ["--data_path", missing])
     msg = str(e.value.code)
     assert f"{missing} not found" in msg
-    assert "minimind_dataset" in msg and "dataset.embedded_world" in msg and hint in msg
+    assert "minimind_dataset" in msg and "dataset.world" in msg and hint in msg

@@ -1,0 +1,120 @@
+"""The text templates the world is written in: bios, questions, Q&A layouts, chat scaffolding, small instructions.
+
+Answers restate a fact with the canonical bio wording, so a model that stored the fact can answer by continuing a
+sentence it read in pretraining.  Each dict is keyed by language ("zh", "en").
+"""
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Bio sentence templates: 5 per attribute per language.  {n} = subject (name or pronoun), {p} = possessive
+# ("Zhang Wei's" / "his"; English only), {v} = the value.  Template 0 is the CANONICAL wording: every answer in SFT,
+# DPO and the held-out files restates the fact with it, so answering equals continuing a sentence seen in pretraining.
+# ---------------------------------------------------------------------------------------------------------------------
+BIO_TEMPLATES = {
+    "zh": {
+        "birth_date": ["{n}出生于{v}。", "{n}生于{v}。", "{v}，{n}出生了。", "{n}是{v}出生的。", "{n}的出生日期是{v}。"],
+        "birth_city": ["{n}出生在{v}。", "{n}的家乡是{v}。", "{n}是在{v}出生的。", "{n}来自{v}。", "{v}是{n}的出生地。"],
+        "university": ["{n}毕业于{v}。", "{n}曾就读于{v}。", "{n}在{v}完成了学业。", "{n}是{v}的毕业生。", "{n}的母校是{v}。"],
+        "major": ["{n}的专业是{v}。", "{n}主修{v}。", "{n}在大学里学习{v}。", "{n}读的是{v}专业。", "{v}是{n}的专业方向。"],
+        "employer": ["{n}在{v}上班。", "{n}就职于{v}。", "{n}是{v}的员工。", "{n}受雇于{v}。", "{v}是{n}的雇主。"],
+        "work_city": ["{n}在{v}工作。", "{n}的工作地点在{v}。", "{n}目前在{v}工作和生活。", "{n}每天在{v}忙于工作。",
+                      "{v}是{n}工作的城市。"],
+    },
+    "en": {
+        "birth_date": ["{n} was born on {v}.", "{n} came into the world on {v}.", "{p} date of birth is {v}.",
+                       "On {v}, {n} was born.", "{n} arrived on {v}."],
+        "birth_city": ["{n} was born in {v}.", "{p} hometown is {v}.", "{n} comes from {v}.", "{n} is a native of {v}.",
+                       "{v} is where {n} was born."],
+        "university": ["{n} graduated from {v}.", "{n} studied at {v}.", "{n} is a graduate of {v}.",
+                       "{n} earned a degree at {v}.", "{p} alma mater is {v}."],
+        "major": ["{n} majored in {v}.", "{n} studied {v} in college.", "{p} major was {v}.", "{n} chose to study {v}.",
+                  "{n} focused on {v} at university."],
+        "employer": ["{n} works for {v}.", "{n} is employed by {v}.", "{n} has a job at {v}.", "{p} employer is {v}.",
+                     "{n} is on the staff of {v}."],
+        "work_city": ["{n} works in {v}.", "{p} office is in {v}.", "{n} is based in {v} for work.",
+                      "{n} commutes to work in {v}.", "{v} is the city where {n} works."],
+    },
+}
+
+# "Echo" questions put the name first and reuse the canonical bio verb phrase ("X出生在哪个城市？" ~ "X出生在杭州。").
+# They are the ONLY question wordings used for training (pretrain Q&A, SFT, DPO) and for the "echo" held-out kind.
+ECHO_QUESTIONS = {
+    "zh": {
+        "birth_date": ["{n}出生于哪一天？", "{n}出生于什么时候？"],
+        "birth_city": ["{n}出生在哪个城市？", "{n}出生在哪里？"],
+        "university": ["{n}毕业于哪所大学？", "{n}毕业于哪里？"],
+        "major": ["{n}的专业是什么？", "{n}的专业是哪个？"],
+        "employer": ["{n}在哪家公司上班？", "{n}在哪个单位上班？"],
+        "work_city": ["{n}在哪个城市工作？", "{n}在哪座城市工作？"],
+    },
+    "en": {
+        "birth_date": ["{n} was born on what date?", "{n} was born on which day?"],
+        "birth_city": ["{n} was born in which city?", "{n} was born in what city?"],
+        "university": ["{n} graduated from which university?", "{n} graduated from what school?"],
+        "major": ["{n} majored in what subject?", "{n} majored in which field?"],
+        "employer": ["{n} works for which company?", "{n} works for what company?"],
+        "work_city": ["{n} works in which city?", "{n} works in what city?"],
+    },
+}
+
+# "Paraphrase" questions use wordings that appear in NO bio template and NO training file (tests enforce this); several
+# put the name mid-sentence.  They are used only in qa_heldout.jsonl / qa_train_sample.jsonl.
+PARAPHRASE_QUESTIONS = {
+    "zh": {
+        "birth_date": ["哪一天是{n}的生日？", "请问{n}是哪年哪月哪天生的？"],
+        "birth_city": ["哪座城市是{n}的故乡？", "{n}是哪里人？"],
+        "university": ["{n}上的是哪所高校？", "哪所学校培养了{n}？"],
+        "major": ["{n}大学时学的是哪个学科？", "哪个学科是{n}研究的领域？"],
+        "employer": ["{n}替哪家企业效力？", "哪家企业聘用了{n}？"],
+        "work_city": ["{n}平时在哪座城市办公？", "{n}的职业生涯在哪座城市展开？"],
+    },
+    "en": {
+        "birth_date": ["When is {p} birthday?", "Which day marks the birth of {n}?"],
+        "birth_city": ["Where was {n} born?", "Which city is the birthplace of {n}?"],
+        "university": ["Which university did {n} attend?", "Where did {n} go to college?"],
+        "major": ["What was the field of study of {n}?", "What subject did {n} specialize in?"],
+        "employer": ["Which firm hired {n}?", "At which company does {n} have a position?"],
+        "work_city": ["In which city is {p} workplace located?", "In what city does {n} hold a job?"],
+    },
+}
+
+# How Q&A pairs are written inside the pretrain corpus: as plain text, and as ChatML turns.  Upstream MiniMind's
+# pretrain_hq.jsonl likewise carries dialogue between <|im_start|>/<|im_end|> markers.  A few SFT steps do not carry
+# knowledge learned in the plain-text format over to the chat format; with the chat form in pretraining, the link from
+# chat questions to stored facts is learned while the facts are.
+QA_TEXT_FORMAT = {"zh": "问：{q}\n答：{a}", "en": "Q: {q}\nA: {a}"}
+QA_CHAT_FORMAT = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n{a}<|im_end|>"
+
+# Requests to list everything about a person (SFT only; the answer is all six canonical sentences).
+LIST_FACTS_REQUESTS = {
+    "zh": ["请介绍一下{n}的基本情况。", "说说{n}的个人信息。"],
+    "en": ["Tell me about {n}.", "Give me the basic facts about {n}."],
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Chat scaffolding: system prompts and greetings (the identities are in identity.py).
+# ---------------------------------------------------------------------------------------------------------------------
+SYSTEM_PROMPTS = {
+    "zh": ["你是一个乐于助人的助手。", "请简洁地回答。"],
+    "en": ["You are a helpful assistant.", "Answer briefly."],
+}
+GREETINGS = {
+    "zh": ["你好", "您好", "嗨", "早上好", "晚上好"],
+    "en": ["Hello", "Hi", "Good morning", "Hey there", "Good evening"],
+}
+
+# DPO "rejected" answers that ramble instead of answering.
+HEDGE_ANSWERS = {
+    "zh": ["嗯……让我想想……关于{n}……这个……我一时想不起来了。", "这个问题我不太确定。{n}的情况我记得不太清楚，也许你可以再问问别人。"],
+    "en": ["Hmm, let me think... about {n}... well... I cannot remember right now.",
+           "That is a good question. {n} is a person, and people have many facts. I think... maybe... I am not sure."],
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Small instructions that SFT relies on, with their pretrain counterparts.
+# ---------------------------------------------------------------------------------------------------------------------
+ADDITION_QUESTIONS = {"zh": ["{a}加{b}等于几？", "计算{a}+{b}。"], "en": ["What is {a} plus {b}?", "Compute {a} + {b}."]}
+ADDITION_ANSWERS = {"zh": ["{a}加{b}等于{c}。", "{a}+{b}={c}。"], "en": ["{a} plus {b} equals {c}.", "{a} + {b} = {c}."]}
+TRANSLATE_TO_EN = {"zh": "把“{zh}”翻译成英文。", "en": "Translate {zh} into English."}
+TRANSLATE_TO_ZH = {"zh": "“{en}”的中文是什么？", "en": "Translate {en} into Chinese."}
+TRANSLATE_TO_EN_ANSWER = {"zh": "{zh}的英文是{en}。", "en": "{zh} in English is {en}."}
+TRANSLATE_TO_ZH_ANSWER = {"zh": "{en}的中文是{zh}。", "en": "The Chinese for {en} is {zh}."}

@@ -1,0 +1,140 @@
+"""MiniMind's byte-level BPE tokenizer: how it pre-tokenizes, its reserved ids and chat template, and training it.
+
+Token id layout (other modules rely on it):
+    0 <|endoftext|>   pad / unk          (special)
+    1 <|im_start|>    bos, ChatML turn start (special)
+    2 <|im_end|>      eos, ChatML turn end   (special)
+    3..6 <think> </think> <answer> </answer>  (added but NOT special, so
+        they survive ``skip_special_tokens=True`` and show up in decoded
+        reasoning traces, while still being single tokens)
+
+The result is a ``tokenizer.json`` + ``tokenizer_config.json`` pair that
+``transformers.AutoTokenizer.from_pretrained(save_dir)`` loads. The CLI is train_tokenizer.py.
+"""
+import json
+import os
+
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
+TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
+
+# Characters that get a pre-token of their own when split_cjk is on: CJK
+# ideographs (all planes), CJK radicals/symbols/punctuation, kana, bopomofo,
+# hangul and the full-width forms (，。！？（） etc.). Without this, byte-level
+# BPE on templated Chinese text happily merges whole phrases into one token
+# (e.g. "是恒通电子的员工" as a single id), so the model can no longer
+# compose the facts from their characters. Exposed so tests can reuse it.
+CJK_CHAR_CLASS = (
+    "[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f"
+    "\uff00-\uffef\U00020000-\U0003134f]"
+)
+
+# MiniMind2-style ChatML. No default system prompt: a system turn is rendered
+# only when the caller passes one (as the first message). Content is rendered
+# verbatim so <think>/<answer> tags inside it stay intact.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{- raise_exception('Unsupported chat role: ' ~ message['role']) }}"
+    "{%- endif %}"
+    "{{- '<|im_start|>' ~ message['role'] ~ '\\n' }}"
+    "{{- message['content'] if message['content'] is not none else '' }}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- endif %}"
+)
+
+
+def build_tokenizer(split_cjk=True):
+    """An untrained byte-level BPE tokenizer with our pre-tokenization."""
+    tok = Tokenizer(models.BPE())
+    steps = []
+    if split_cjk:
+        steps.append(pre_tokenizers.Split(Regex(CJK_CHAR_CLASS), behavior="isolated"))
+    # One token per digit: numbers then tokenize the same way wherever they
+    # appear, which makes arithmetic and copying numbers easier to learn.
+    steps.append(pre_tokenizers.Digits(individual_digits=True))
+    # Byte-level last, so every string (emoji, rare scripts) is representable
+    # with no <unk>. No prefix space: decode(encode(x)) must equal x exactly.
+    steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
+    tok.decoder = decoders.ByteLevel()
+    # Register the reserved tokens before training so occurrences of them in
+    # the corpus are cut out whole instead of being learned as merges.
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+    return tok
+
+
+def _batches(texts, size=1000):
+    """Lists of texts: the trainer takes them a batch at a time across the Rust boundary."""
+    batch = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def tokenizer_config():
+    """The tokenizer_config.json transformers needs next to tokenizer.json."""
+    return {
+        # In transformers 5 this name maps to the generic tokenizers-backed
+        # class, which uses tokenizer.json as-is (model-specific classes such
+        # as LlamaTokenizer would rebuild their own pre-tokenizer).
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": IM_START,
+        "eos_token": IM_END,
+        "pad_token": ENDOFTEXT,
+        "unk_token": ENDOFTEXT,
+        "model_max_length": 32768,
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "chat_template": CHAT_TEMPLATE,
+    }
+
+
+def train_tokenizer(texts, save_dir, vocab_size=6400, split_cjk=True, min_frequency=2, show_progress=True):
+    """Train on ``texts`` (any iterable of strings, e.g. dataset.jsonl_files.iter_texts(path)) and write the tokenizer
+    files into ``save_dir``. Returns ``save_dir``."""
+    reserved = SPECIAL_TOKENS + TAG_TOKENS
+    if vocab_size < 256 + len(reserved):
+        raise ValueError(f"vocab_size must be at least {256 + len(reserved)} (bytes + reserved tokens)")
+    tok = build_tokenizer(split_cjk)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        # Listing the reserved tokens here pins them to ids 0..6, in order.
+        special_tokens=reserved,
+        # All 256 byte symbols, even ones the corpus lacks, so nothing is unknown.
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
+    )
+    tok.train_from_iterator(_batches(texts), trainer=trainer)
+
+    # The trainer registers everything in special_tokens as *special*; turn the
+    # reasoning tags back into normal added tokens so decode() keeps them.
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+    for i, t in enumerate(reserved):
+        assert tok.token_to_id(t) == i, f"{t} landed on id {tok.token_to_id(t)}, expected {i}"
+
+    os.makedirs(save_dir, exist_ok=True)
+    tok.save(os.path.join(save_dir, "tokenizer.json"))
+    with open(os.path.join(save_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(tokenizer_config(), f, ensure_ascii=False, indent=2)
+
+    n_vocab = tok.get_vocab_size()
+    n_merges = len(json.loads(tok.to_str())["model"]["merges"])
+    print(f"tokenizer saved to {save_dir}: vocab {n_vocab} (requested {vocab_size}), {n_merges} merges")
+    if n_vocab < vocab_size:
+        print(f"warning: corpus ran out of merges (min_frequency={min_frequency}); "
+              f"vocab is {vocab_size - n_vocab} short of the requested size")
+    return save_dir

@@ -1,0 +1,31 @@
+"""Losses shared by stages and evaluations.
+
+A training loss is an object with two methods (the engine's contract):
+    count(batch) -> int tensor       how many units (supervised tokens, pairs) the batch contributes
+    __call__(model, batch) -> (loss_sum, metrics)   the loss SUMMED over those units, and extra scalars to log
+"""
+import torch
+
+IGNORE_INDEX = -100
+
+
+class CausalLMLoss:
+    """Next-token cross-entropy over supervised positions (labels != -100), summed; pretrain and SFT."""
+
+    def count(self, batch):
+        return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+
+    def __call__(self, model, batch):
+        # through the model's forward (so DDP/DeepSpeed hooks run), without materializing the logits
+        out = model(batch["input_ids"], labels=batch["labels"], loss_reduction="sum", return_logits=False)
+        return out.loss, {"aux_loss": out.aux_loss}
+
+
+def sequence_logps(logits, labels, average: bool = False):
+    """Sum (or mean) of log p(token) over supervised positions (labels != -100), per row; labels aligned with
+    inputs. DPO's policy and reference scores, and the preference evaluation's."""
+    logits, labels = logits[:, :-1].float(), labels[:, 1:]
+    mask = labels != IGNORE_INDEX
+    token_logps = torch.gather(logits.log_softmax(-1), 2, labels.clamp(min=0)[..., None]).squeeze(-1)
+    total = (token_logps * mask).sum(-1)
+    return total / mask.sum(-1).clamp(min=1) if average else total
