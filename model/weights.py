@@ -1,6 +1,7 @@
 """Reading, writing and naming native checkpoints (`out/{stage}_{hidden}[_moe].pth`, MiniMind2's state-dict names)."""
 import contextlib
 import os
+import zipfile
 
 import torch
 
@@ -12,17 +13,52 @@ def weight_path(out_dir: str, stage: str, hidden_size: int, use_moe: bool) -> st
     return os.path.join(out_dir, f"{stage}_{hidden_size}{'_moe' if use_moe else ''}.pth")
 
 
+def nonfinite_tensors(obj, name: str = "") -> list[str]:
+    """Names of the floating-point tensors in a (nested) state that hold NaN or inf."""
+    if torch.is_tensor(obj):
+        return [name or "tensor"] if obj.is_floating_point() and not torch.isfinite(obj).all() else []
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    return [bad for k, v in items for bad in nonfinite_tensors(v, f"{name}.{k}" if name else str(k))]
+
+
 def atomic_save(obj, path: str):
+    """torch.save to path, atomically; refuses (ValueError) a state holding NaN or inf, which would poison every run
+    that loads it."""
+    if bad := nonfinite_tensors(obj):
+        raise ValueError(f"refusing to write {path}: non-finite values in {len(bad)} tensors ({', '.join(bad[:3])})")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     atomic_write_bytes(path, lambda f: torch.save(obj, f))
 
 
-def load_state_dict(path: str) -> dict:
+def read_checkpoint(path: str):
+    """torch.load(weights_only=True) of a file checked first: every failure is a ValueError that names the file and
+    says what is wrong. torch.save writes a zip whose entries carry CRC-32 checksums (torch does not check them on
+    load); they are verified here, so flipped bytes anywhere in the file are caught, not loaded as garbage weights."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), not a checkpoint")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+            raise ValueError(f"{path}: damaged checkpoint ({type(e).__name__}: {e})") from None
+        if bad is not None:
+            raise ValueError(f"{path}: damaged checkpoint: the checksum of {bad!r} does not match its bytes "
+                             f"(a corrupted copy or disk); use another copy or the resume checkpoint")
+    try:  # a legacy (non-zip) file, or damage the checksums cannot see (a truncated zip directory)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds (UnpicklingError, RuntimeError, EOFError, KeyError, ...)
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+
+
+def load_state_dict(path: str) -> dict:
+    sd = read_checkpoint(path)
     if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):  # a resume checkpoint
         sd = sd["model"]
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
+        raise ValueError(f"{path}: not a state dict (expected parameter names mapped to tensors)")
     # torch.compile and DDP wrappers prefix names; strip them so any of our checkpoints loads.
     return {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in sd.items()}
 

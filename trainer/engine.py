@@ -10,6 +10,7 @@ gradient of 8 × 1 — a mean of per-micro-batch means would weight short sequen
 """
 import argparse
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -26,11 +27,18 @@ from model.args import add_model_args, config_from_args
 from model.device import DTYPES, pick_device, resolve_dtype
 from model.model_minimind import MiniMindForCausalLM, count_params
 from model.tokenizer import DEFAULT_TOKENIZER_DIR
-from model.weights import atomic_save, load_into, load_state_dict, weight_path
+from model.atomic_file import remove_stale_tmp
+from model.weights import atomic_save, load_into, load_state_dict, nonfinite_tensors, weight_path
+from trainer.checkpoint import (batches_done, check_resumable, load_resume, rng_state, schedule_of, set_rng_state,
+                                trim_metrics)
 from trainer.losses import CausalLMLoss
 
 
 # ----------------------------------------------------------------------------------------------- flags
+def resume_flag(value: str) -> int:
+    return 1 if value == "auto" else int(value)
+
+
 def build_parser(description: str, **defaults) -> argparse.ArgumentParser:
     """Upstream MiniMind's flag names; each stage passes its own defaults."""
     p = argparse.ArgumentParser(description=description)
@@ -60,7 +68,12 @@ def build_parser(description: str, **defaults) -> argparse.ArgumentParser:
     a("--tokenizer_dir", default=DEFAULT_TOKENIZER_DIR)
     a("--skip_bad_lines", action="store_true", help="skip malformed jsonl lines (counted and reported)")
     a("--from_weight", default="none", help="start from out/{NAME}_{hidden}[_moe].pth ('none': from scratch)")
-    a("--from_resume", type=int, choices=(0, 1), default=0, help="continue from checkpoints/*_resume.pth")
+    a("--from_resume", type=resume_flag, choices=(0, 1), default=0,
+      help="1 (or auto): continue from checkpoints/*_resume.pth when it exists, else start fresh; so a job restarted "
+           "by torchrun --max-restarts or a scheduler resumes by itself")
+    a("--ddp_timeout", type=float, default=180,
+      help="seconds a collective may wait for the other processes before the run stops with an error (a rank that "
+           "died or froze), instead of hanging")
     a("--max_steps", type=int, default=-1, help="cap the run (and its LR schedule) at this many optimizer steps")
     a("--stop_after_steps", type=int, default=-1,
       help="checkpoint and exit after this many steps, schedule unchanged (time-sliced/preemptible jobs)")
@@ -136,7 +149,8 @@ def setup(args, stage: str, save_weight: str | None = None) -> Runtime:
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                    timeout=datetime.timedelta(seconds=args.ddp_timeout))
     dtype = resolve_dtype(args.dtype, device)
     if dtype == torch.float16 and device.type != "cuda":
         print(f"float16 training needs CUDA (GradScaler); using bfloat16 on {device.type}", file=sys.stderr)
@@ -181,15 +195,16 @@ def build_optimizer(model, lr, weight_decay, device):
 
 # ----------------------------------------------------------------------------------------------- data order
 class EpochSampler(torch.utils.data.Sampler):
-    """Shuffled per (seed, epoch), sharded by rank, able to start mid-epoch: resume sees the exact batches an
-    uninterrupted run would, without reading the skipped ones."""
+    """Shuffled per (seed, epoch), ranks taking interleaved slices, able to start mid-epoch: `skip` samples of the
+    order are done (all ranks together), so resume sees the exact batches an uninterrupted run would, without
+    reading the skipped ones, on any number of processes."""
 
     def __init__(self, n, seed, epoch, rank=0, world=1, skip=0, shuffle=True):
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
-        per_rank = math.ceil(n / world)
-        order = torch.cat([order, order[: per_rank * world - n]])  # pad so every rank takes the same steps
-        self.indices = order[rank::world][skip:]
+        rest = order[skip:]
+        rest = torch.cat([rest, order[: (-len(rest)) % world]])  # pad so every rank takes the same steps
+        self.indices = rest[rank::world]
 
     def __iter__(self):
         return iter(self.indices.tolist())
@@ -202,40 +217,19 @@ def batches_per_epoch(n, batch_size, world):
     return math.ceil(math.ceil(n / world) / batch_size)
 
 
-# ----------------------------------------------------------------------------------------------- checkpoints
-def rng_state():
-    name, keys, pos, has_gauss, gauss = np.random.get_state()  # plain values: loadable with weights_only=True
-    state = {"python": random.getstate(), "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state):
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_resume(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 # ----------------------------------------------------------------------------------------------- logging
 class Logger:
-    def __init__(self, run: Runtime, config: dict, resume: bool):
+    def __init__(self, run: Runtime, config: dict, resume_step: int | None):
         self.run, self.wandb = run, None
         name = os.path.basename(run.weight_file()).removesuffix(".pth")
         self.metrics_path = os.path.join(run.args.out_dir, "logs", f"{name}.jsonl")
         if not run.is_main:
             return
         os.makedirs(os.path.dirname(self.metrics_path), exist_ok=True)
-        if not resume and os.path.exists(self.metrics_path):
-            os.remove(self.metrics_path)  # a fresh run starts a fresh curve; a resumed one continues it
+        if resume_step is None and os.path.exists(self.metrics_path):
+            os.remove(self.metrics_path)  # a fresh run starts a fresh curve; a resumed one continues it...
+        elif resume_step is not None:
+            trim_metrics(self.metrics_path, resume_step)  # ...from its checkpoint: steps after it are run again
         if run.args.use_wandb:
             # Offline unless the user has credentials: never block on an interactive login prompt.
             if not os.environ.get("WANDB_API_KEY"):
@@ -288,18 +282,28 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     scaler = torch.amp.GradScaler(enabled=run.dtype == torch.float16 and device.type == "cuda")
     pos = Position()
     resume_path = run.resume_file()
+    schedule = schedule_of(args, run.world_size, len(dataset), total_steps)
+    if run.is_main:  # temp files of a save that was killed; a live writer's are left alone
+        for path in (resume_path, run.weight_file()):
+            remove_stale_tmp(path)
     # DeepSpeed's checkpoint is a folder (tag) of per-rank files, ours a single file
     resuming = bool(args.from_resume) and (os.path.isdir if args.deepspeed else os.path.isfile)(resume_path)
     if args.from_resume and not resuming:
         run.print(f"--from_resume 1: no {resume_path} yet, starting fresh")
     if resuming and not args.deepspeed:
-        state = load_resume(resume_path)
+        try:
+            state = load_resume(resume_path)
+        except ValueError as e:
+            raise SystemExit(f"{e}\n(start over with --from_resume 0, or restore the file)")
+        check_resumable(state.get("schedule"), schedule, resume_path)
         raw_model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         pos = Position(**state["position"])
+        pos.batch_in_epoch = batches_done(state["position"], state.get("schedule"), schedule, n_batches)
         set_rng_state(state["rng"][run.rank] if run.rank < len(state["rng"]) else state["rng"][0])
         run.print(f"resumed {resume_path} at epoch {pos.epoch}, step {pos.step}")
+    last_good = resume_path if resuming else None  # what a stop message may point at: a file that exists
 
     if args.use_compile:
         model = torch.compile(model)
@@ -314,11 +318,22 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
         from torch.nn.parallel import DistributedDataParallel
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    logger = Logger(run, vars(args), resume=resuming)
+    logger = Logger(run, vars(args), resume_step=pos.step if resuming else None)
     run.print(f"{run.stage}: {count_params(raw_model) / 1e6:.2f}M params, {len(dataset)} samples, "
               f"{total_steps} steps × {args.batch_size}×{accum}×{run.world_size} on {device} ({run.dtype})")
 
+    def stop_message(what: str, step: int) -> str:
+        saved = f"The last good checkpoint is {last_good}." if last_good else "No checkpoint was written yet."
+        return f"{run.stage}: {what} at step {step}. {saved} Lower --learning_rate, raise --warmup_iters or " \
+               f"use bfloat16."
+
     def save():
+        nonlocal last_good
+        # Checked on every rank (their states are equal), so all stop together; nothing non-finite is written.
+        bad = nonfinite_tensors({"model": raw_model.state_dict(), "optimizer": optimizer.state_dict()})
+        if bad:
+            raise FloatingPointError(stop_message(f"{len(bad)} weight/optimizer tensors became NaN or inf "
+                                                  f"({', '.join(bad[:3])}), so they were not saved", pos.step))
         # Inference weights: half precision like upstream. Resume state: fp32 weights + everything else.
         if run.is_main:
             half = torch.float16 if run.dtype == torch.float16 else torch.bfloat16
@@ -328,6 +343,7 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
         if ds_engine is not None:
             ds_engine.save_checkpoint(args.checkpoint_dir, tag=os.path.basename(resume_path),
                                       client_state={"position": vars(pos)})
+            last_good = resume_path
             return
         rngs = [rng_state()]
         if run.distributed:
@@ -335,9 +351,10 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
             dist.all_gather_object(rngs, rng_state())
         if run.is_main:
             atomic_save({"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scaler": scaler.state_dict(), "position": vars(pos), "rng": rngs,
+                         "scaler": scaler.state_dict(), "position": vars(pos), "rng": rngs, "schedule": schedule,
                          "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}},
                         resume_path)
+        last_good = resume_path
 
     workers = args.num_workers if args.num_workers is not None else (4 if device.type == "cuda" else 0)
     if workers:  # forked workers and a tokenizer that already used its thread pool: HF tokenizers warns, then serializes
@@ -350,7 +367,7 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     try:
         while not stop and pos.epoch < args.epochs:
             sampler = EpochSampler(len(dataset), args.seed, pos.epoch, run.rank, run.world_size,
-                                   skip=pos.batch_in_epoch * args.batch_size)
+                                   skip=pos.batch_in_epoch * args.batch_size * run.world_size)
             loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, sampler=sampler,
                                                  num_workers=workers, collate_fn=collate_fn,
                                                  pin_memory=device.type == "cuda", drop_last=False)
@@ -393,13 +410,13 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
                     dist.all_reduce(loss_total)
                 step_loss = float(loss_total / units.clamp(min=1))
                 if not math.isfinite(step_loss):
-                    raise FloatingPointError(
-                        f"{run.stage}: loss became {step_loss} at step {pos.step + 1} (lr {lr:.2e}). The last good "
-                        f"checkpoint is {resume_path}; lower --learning_rate, raise --warmup_iters or use bfloat16.")
+                    raise FloatingPointError(stop_message(f"the loss became {step_loss} (lr {lr:.2e})", pos.step + 1))
                 if ds_engine is None:
                     scaler.unscale_(optimizer)
                     if args.grad_clip > 0:  # after backward: DDP has already all-reduced the gradients
-                        torch.nn.utils.clip_grad_norm_(raw_model.parameters(), args.grad_clip)
+                        norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), args.grad_clip)
+                        if not scaler.is_enabled() and not torch.isfinite(norm):  # fp16's scaler skips such steps
+                            raise FloatingPointError(stop_message(f"the gradient norm became {float(norm)}", pos.step + 1))
                     scaler.step(optimizer)
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
