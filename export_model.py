@@ -1,7 +1,8 @@
 """Native `out/*.pth` ⇄ Hugging Face folder (the conversion itself is model/hf_convert.py).
 
 A dense model is exported as a plain `LlamaForCausalLM` (no remote code needed to load it); an MoE model ships our
-modeling files beside the weights (trust_remote_code=True).
+modeling files beside the weights (transformers needs trust_remote_code=True for it; this project reads it with its
+own code).
 
     python export_model.py --weight out/full_sft_512.pth --save_dir out/hf
     python export_model.py --weight out/full_sft_512.pth --lora_weight out/lora/lora_identity_512.pth --save_dir out/hf_id
@@ -43,7 +44,7 @@ def main():
         model = load_lora_file(model, args.lora_weight)
     dtype = DTYPES[args.dtype] if args.dtype != "auto" else sd["model.embed_tokens.weight"].dtype
     export_hf(model, args.save_dir, args.tokenizer_dir, dtype)
-    kind = "MiniMind MoE (trust_remote_code=True)" if model.config.use_moe else "LlamaForCausalLM"
+    kind = "MiniMind MoE (with its modeling files)" if model.config.use_moe else "LlamaForCausalLM"
     print(f"wrote {args.save_dir} as {kind}, {dtype}")
 
 

@@ -57,6 +57,9 @@ def add_source_args(parser: argparse.ArgumentParser, weight: str = "full_sft") -
                                                   "Apple GPU)")
     g.add_argument("--quantize", choices=("none", "int8"), default="none",
                    help="int8: weight-only int8 with bf16 activations (CPU; see model/quantize.py)")
+    g.add_argument("--trust_remote_code", action="store_true",
+                   help="let a --load_from folder of another architecture run its own Python files (never needed "
+                        "for this project's exports; only for folders you trust)")
     return add_model_args(parser)
 
 

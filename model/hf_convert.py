@@ -2,8 +2,10 @@
 
 A dense MiniMind *is* a Llama (same blocks, same names), so it is exported as a plain `LlamaForCausalLM` that
 transformers, vLLM and lm-eval load without trust_remote_code. An MoE model has no stock architecture in
-transformers, so it ships our modeling files beside the weights (auto_map → trust_remote_code=True).
+transformers, so it ships our modeling files beside the weights (auto_map: transformers needs trust_remote_code=True;
+import_hf reads it with our own code instead).
 """
+import json
 import os
 import shutil
 
@@ -62,15 +64,47 @@ def copy_tokenizer(src: str, dst: str):
             shutil.copy(os.path.join(src, name), os.path.join(dst, name))
 
 
+def read_hf_config(hf_dir: str) -> dict:
+    path = os.path.join(hf_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{hf_dir}: no config.json (not a Hugging Face model folder)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise ValueError(f"{path}: no model_type")
+    return config
+
+
+def read_safetensors(hf_dir: str) -> dict:
+    """Every tensor of a folder's *.safetensors files (one file, or shards)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    files = sorted(f for f in os.listdir(hf_dir) if f.endswith(".safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{hf_dir}: no *.safetensors weights")
+    state = {}
+    for name in files:
+        try:
+            state.update(load_file(os.path.join(hf_dir, name)))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ValueError(f"{os.path.join(hf_dir, name)}: unreadable weights ({e})") from None
+    return state
+
+
 def import_hf(hf_dir: str) -> MiniMindForCausalLM:
-    """An exported folder (Llama or our MoE) back into a native MiniMindForCausalLM."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-    hc = AutoConfig.from_pretrained(hf_dir, trust_remote_code=True)
-    if hc.model_type == "minimind":
-        src = AutoModelForCausalLM.from_pretrained(hf_dir, trust_remote_code=True, dtype=torch.float32)
-        config = MiniMindConfig.from_dict({k: v for k, v in src.config.to_dict().items() if k != "auto_map"})
-    elif hc.model_type == "llama":
-        src = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
+    """An exported folder (Llama or our MoE) back into a native MiniMindForCausalLM. Our own code reads both, so
+    no code from the folder runs (an MoE folder's modeling files are ignored)."""
+    hc = read_hf_config(hf_dir)
+    if hc["model_type"] == "minimind":
+        config = MiniMindConfig.from_dict({k: v for k, v in hc.items() if k != "auto_map"})
+        state = read_safetensors(hf_dir)
+    elif hc["model_type"] == "llama":
+        from transformers import AutoModelForCausalLM
+        src = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32, trust_remote_code=False)
+        hc = src.config
         rope = hc.rope_parameters or {}
         yarn = rope.get("rope_type") == "yarn"
         config = MiniMindConfig(
@@ -81,10 +115,11 @@ def import_hf(hf_dir: str) -> MiniMindForCausalLM:
             rms_norm_eps=hc.rms_norm_eps, tie_word_embeddings=hc.tie_word_embeddings,
             inference_rope_scaling=yarn, yarn={k: v for k, v in rope.items() if k not in ("rope_type", "rope_theta")}
             if yarn else None)
+        state = src.state_dict()
     else:
-        raise ValueError(f"{hf_dir}: model_type {hc.model_type!r} is neither 'llama' nor 'minimind'")
+        raise ValueError(f"{hf_dir}: model_type {hc['model_type']!r} is neither 'llama' nor 'minimind'")
     model = MiniMindForCausalLM(config)
-    load_into(model, src.state_dict(), source=hf_dir)
+    load_into(model, {k: v.float() for k, v in state.items()}, source=hf_dir)
     return model
 
 

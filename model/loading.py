@@ -5,6 +5,7 @@ Every inference front end (chat CLI, C-Eval, API server, web demo, bits-per-byte
 """
 import argparse
 import os
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +26,7 @@ class ModelSource:
     load_from: str | None = None
     tokenizer_dir: str = DEFAULT_TOKENIZER_DIR
     quantize: str = "none"
+    trust_remote_code: bool = False  # run Python files shipped in a load_from folder (foreign architectures)
     preset: str | None = None
     inference_rope_scaling: bool = False
     sizes: dict = field(default_factory=dict)
@@ -33,7 +35,8 @@ class ModelSource:
     def from_args(cls, args: argparse.Namespace) -> "ModelSource":
         """From the flags of model.args.add_source_args."""
         return cls(weight=args.weight, out_dir=args.out_dir, lora_weight=args.lora_weight, load_from=args.load_from,
-                   tokenizer_dir=args.tokenizer_dir, quantize=args.quantize, preset=args.preset,
+                   tokenizer_dir=args.tokenizer_dir, quantize=args.quantize,
+                   trust_remote_code=bool(args.trust_remote_code), preset=args.preset,
                    inference_rope_scaling=bool(args.inference_rope_scaling),
                    sizes={name: getattr(args, name) for name in SIZE_FLAGS})
 
@@ -55,10 +58,7 @@ def load_model(source: ModelSource, device: torch.device):
     if source.load_from:
         if source.quantize != "none":
             raise ValueError("--quantize works on native weights (--weight), not on --load_from folders")
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        model = AutoModelForCausalLM.from_pretrained(source.load_from, trust_remote_code=True)
-        tokenizer = AutoTokenizer.from_pretrained(source.load_from)
-        return model.to(device).eval(), tokenizer, True
+        return load_hf_folder(source.load_from, source.trust_remote_code, device)
     tokenizer = load_tokenizer(source.tokenizer_dir)
     config = source.config(len(tokenizer))
     model = load_native(weight_path(source.out_dir, source.weight, config.hidden_size, config.use_moe), config)
@@ -72,3 +72,27 @@ def load_model(source: ModelSource, device: torch.device):
         from .quantize import quantize_int8
         model = quantize_int8(model)
     return model.to(device).eval(), tokenizer, source.weight != "pretrain"
+
+
+def load_hf_folder(folder: str, trust_remote_code: bool, device: torch.device):
+    """(model, tokenizer, True) from a Hugging Face folder. Our own exports (Llama or MiniMind MoE) load with our own
+    code; any other architecture through transformers, which runs Python files shipped in the folder only when
+    trust_remote_code is set."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .hf_convert import import_hf, read_hf_config
+    if read_hf_config(folder)["model_type"] == "minimind":
+        model = import_hf(folder)
+    else:
+        if trust_remote_code:
+            print(f"warning: --trust_remote_code: Python files in {folder} may run; use it only for folders you "
+                  f"trust", file=sys.stderr)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        except ValueError as e:
+            if "trust_remote_code" not in str(e):
+                raise
+            raise ValueError(f"{folder} ships its own modeling code; pass --trust_remote_code to run it (only for a "
+                             f"folder you trust)") from None
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    return model.to(device).eval(), tokenizer, True

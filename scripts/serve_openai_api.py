@@ -10,6 +10,11 @@ max_tokens (or max_completion_tokens; default --max_new_tokens) is clamped to th
 context (--max_seq_len); a reply cut there ends with finish_reason "length". A prompt that leaves no room at all is
 rejected (400, code context_length_exceeded). --temperature, --top_p etc. are the defaults when a request omits them.
 
+Hostile input gets a 4xx, never a 5xx: malformed or too deeply nested JSON, lone surrogates in any string (400, with
+`param` naming the field), bodies over --max_body_bytes (413) or slower than --body_timeout (408). A 500 means a bug
+in the server; a failure after a stream began ends it with an event {"error": {...}} and then [DONE]. With --api_key
+set, the interactive docs (/docs, /redoc, /openapi.json) are not served.
+
 Replies are generated one at a time, in arrival order, on one worker thread: the event loop stays free, so /health
 answers and new requests queue while a long reply is being written.
 """
@@ -17,7 +22,9 @@ import argparse
 import asyncio
 import hmac
 import json
+import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -34,11 +41,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
 from pydantic import BaseModel, Field, ValidationError, field_validator  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
+from starlette.requests import ClientDisconnect  # noqa: E402
 
 from model.args import add_sampling_args, add_source_args  # noqa: E402
 from model.device import pick_device  # noqa: E402
 from model.loading import ModelSource, load_model  # noqa: E402
 from model.streaming import TextStream  # noqa: E402
+
+log = logging.getLogger("uvicorn.error")  # where uvicorn logs its own errors
 
 
 class APIError(Exception):
@@ -48,9 +58,12 @@ class APIError(Exception):
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
 
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": {"message": self.message, "type": "invalid_request_error", "param": self.param,
-                                       "code": self.code}}, status_code=self.status)
+    def body(self) -> dict:
+        kind = "server_error" if self.status >= 500 else "invalid_request_error"
+        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
+
+    def response(self, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
 class Message(BaseModel):
@@ -83,13 +96,47 @@ class ChatRequest(BaseModel):
     n: int = Field(1, ge=1, le=1)  # one choice per request
 
 
+# a lone surrogate, escaped (\ud800) or as raw bytes (which json.loads lets through): only then is a string walk needed
+MAYBE_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def find_lone_surrogate(obj: dict) -> str | None:
+    """The path (messages[0].content) of a string holding a lone surrogate (or of the object with such a key): valid
+    JSON, but not text that can be tokenized or echoed. Iterative: the object may be nested hundreds of levels deep."""
+    todo = [("", obj)]
+    while todo:
+        path, x = todo.pop()
+        if isinstance(x, str) and not is_text(x):
+            return path
+        if isinstance(x, list):
+            todo.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(x))))
+        elif isinstance(x, dict):
+            if not all(is_text(k) for k in x):
+                return path
+            todo.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(x.items()))
+    return None
+
+
 def parse_request(body: bytes) -> ChatRequest:
     try:
         obj = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except RecursionError:
+        raise APIError(400, "request body is nested too deeply")
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4300 digits
         raise APIError(400, f"request body is not valid JSON: {e}")
     if not isinstance(obj, dict):
         raise APIError(400, "request body must be a JSON object with a 'messages' list")
+    if MAYBE_SURROGATE.search(body) and (param := find_lone_surrogate(obj)) is not None:
+        where = f"{param}: " if param else ""  # "" when a top-level key is the culprit
+        raise APIError(400, f"{where}a lone UTF-16 surrogate in a string is not valid Unicode", param or None)
     try:
         # strict: "0.5" is not a temperature and "true" is not a bool (ints still count as floats)
         return ChatRequest.model_validate(obj, strict=True)
@@ -99,17 +146,25 @@ def parse_request(body: bytes) -> ChatRequest:
         raise APIError(400, f"{param}: {err['msg']}" if param else err["msg"], param)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` bytes (a lying or absent Content-Length included)."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` bytes (a lying or absent Content-Length included), and
+    with 408 when it has not all come within `timeout` seconds (a Content-Length longer than what is sent)."""
     too_big = APIError(413, f"request body is larger than {limit} bytes (--max_body_bytes)", code="request_too_large")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_big
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_big
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_big
+    except TimeoutError:
+        raise APIError(408, f"request body did not arrive within {timeout:g} s (--body_timeout)",
+                       code="request_timeout")
+    except ClientDisconnect:  # nobody is left to read the answer
+        raise APIError(400, "client disconnected while sending the body")
     return bytes(body)
 
 
@@ -166,7 +221,8 @@ class Engine:
 
 
 def create_app(engine: Engine, args, model_name: str) -> FastAPI:
-    app = FastAPI(title="MiniMind OpenAI-compatible API")
+    docs = {} if not args.api_key else dict(docs_url=None, redoc_url=None, openapi_url=None)  # no keyless way in
+    app = FastAPI(title="MiniMind OpenAI-compatible API", **docs)
 
     async def check_key(request: Request):
         if args.api_key and not hmac.compare_digest(request.headers.get("authorization", "").encode(),
@@ -178,11 +234,17 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
 
     @app.exception_handler(APIError)
     async def api_error(_request, e: APIError):
-        return e.response()
+        # a 408 leaves the rest of the body unread on the connection: close it rather than read that as a request
+        return e.response({"connection": "close"} if e.status == 408 else None)
 
     @app.exception_handler(HTTPException)  # 404, 405: the same error shape as everything else
     async def http_error(request: Request, e: HTTPException):
-        return APIError(e.status_code, f"{e.detail}: {request.method} {request.url.path}").response()
+        # scope["path"], not request.url: building the URL parses the Host header, which a client may have mangled
+        return APIError(e.status_code, f"{e.detail}: {request.method} {request.scope['path']}").response()
+
+    @app.exception_handler(Exception)  # a bug here: still a 500 (and a traceback in the log), in the same shape
+    async def server_error(_request, e: Exception):
+        return APIError(500, f"internal server error ({type(e).__name__})").response()
 
     @app.get("/health")
     async def health():
@@ -195,19 +257,24 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
 
     @v1.post("/chat/completions")
     async def chat(request: Request):
-        req = parse_request(await read_body(request, args.max_body_bytes))
+        req = parse_request(await read_body(request, args.max_body_bytes, args.body_timeout))
         ids = engine.prompt_ids(req.messages)
         room = engine.max_seq_len - len(ids)
         if room < 1:
             raise APIError(400, f"messages: the prompt is {len(ids)} tokens and the context holds "
                                 f"{engine.max_seq_len} (--max_seq_len): no room for a reply; send fewer or shorter "
                                 f"messages", "messages", "context_length_exceeded")
+        temperature = args.temperature if req.temperature is None else req.temperature
+        top_p = args.top_p if req.top_p is None else req.top_p
+        if temperature < 1e-5 or top_p < 1e-5:
+            # greedy: logits / a tinier temperature overflow float32 (NaN softmax), a top_p that rounds to 0 in
+            # float32 drops every token, and anything this small keeps only the top token anyway
+            temperature = 0
         stream = TextStream(engine.model, engine.tokenizer, torch.tensor([ids], device=engine.device),
                             max_new_tokens=min(req.max_completion_tokens or req.max_tokens or args.max_new_tokens,
                                                room),
-                            temperature=args.temperature if req.temperature is None else req.temperature,
-                            top_p=args.top_p if req.top_p is None else req.top_p,
-                            top_k=args.top_k, repetition_penalty=args.repetition_penalty)
+                            temperature=temperature, top_p=top_p, top_k=args.top_k,
+                            repetition_penalty=args.repetition_penalty)
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": model_name}
 
         def usage():
@@ -228,8 +295,14 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
 
         async def events():
             yield chunk({"role": "assistant", "content": ""})
-            async for piece in engine.run(stream, req.seed, request):
-                yield chunk({"content": piece})
+            try:
+                async for piece in engine.run(stream, req.seed, request):
+                    yield chunk({"content": piece})
+            except Exception as e:  # the 200 is sent: say so in the stream, and still end it the way clients expect
+                log.exception("generation failed after the stream began")
+                yield f"data: {json.dumps(APIError(500, f'generation failed ({type(e).__name__})').body())}\n\n"
+                yield "data: [DONE]\n\n"
+                return
             yield chunk({}, stream.finish_reason)
             if req.stream_options and req.stream_options.include_usage:
                 yield event(choices=[], usage=usage())
@@ -251,6 +324,9 @@ def main():
     g.add_argument("--port", type=int, default=8998)
     g.add_argument("--api_key", default=None, help="when set, /v1/* needs 'Authorization: Bearer <key>'")
     g.add_argument("--max_body_bytes", type=int, default=1 << 20, help="larger request bodies get 413")
+    g.add_argument("--body_timeout", type=float, default=30,
+                   help="seconds for a request body to arrive in full; slower ones (or a Content-Length longer than "
+                        "the body) get 408")
     g.add_argument("--max_seq_len", type=int, default=None,
                    help="context size, prompt + reply (default: the model's max_position_embeddings)")
     args = p.parse_args()

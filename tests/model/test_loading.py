@@ -1,5 +1,6 @@
 import argparse
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -72,3 +73,44 @@ def test_device_rule():
     assert pick_device("cpu") == torch.device("cpu")  # an explicit name wins
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert pick_device(None, allow_mps=False).type == expected  # inference never picks MPS by itself
+
+
+def hostile_folder(path, marker):
+    """A model folder whose config points transformers at a Python file of its own that leaves a marker."""
+    import json
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({
+        "model_type": "evil", "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModelForCausalLM": "evil.Evil"}}))
+    (path / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"
+                                  "from transformers import PretrainedConfig\n"
+                                  "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\n")
+    return str(path)
+
+
+def test_folder_code_never_runs_without_the_flag(tmp_path, tiny_tokenizer_dir):
+    marker = tmp_path / "ran.txt"
+    folder = hostile_folder(tmp_path / "evil", marker)
+    source = ModelSource(load_from=folder)
+    with pytest.raises(ValueError, match="pass --trust_remote_code"):
+        load_model(source, torch.device("cpu"))
+    assert not marker.exists()
+    assert parse().trust_remote_code is False and parse("--trust_remote_code").trust_remote_code is True
+    # with the flag the user asked for it: the folder's code runs (and fails later: it is no model)
+    with pytest.raises(Exception):
+        load_model(dataclasses.replace(source, trust_remote_code=True), torch.device("cpu"))
+    assert marker.exists()
+
+
+def test_our_moe_export_loads_without_remote_code(tmp_path, tiny_tokenizer_dir):
+    from model.hf_convert import export_hf
+    torch.manual_seed(0)
+    moe = MiniMindForCausalLM(MiniMindConfig(**SIZE, vocab_size=600, use_moe=True, intermediate_size=32)).eval()
+    folder = export_hf(moe, str(tmp_path / "hf"), tiny_tokenizer_dir, dtype=torch.float32)
+    assert any(f.endswith(".py") for f in os.listdir(folder))  # it ships modeling files: they must not run
+    for f in os.listdir(folder):
+        if f.endswith(".py"):
+            (tmp_path / "hf" / f).write_text("raise SystemExit('folder code ran')\n")
+    model, tok, _ = load_model(ModelSource(load_from=folder), torch.device("cpu"))
+    ids = torch.tensor([tok.encode("hello")])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, moe(ids).logits)

@@ -137,6 +137,15 @@ def test_stream_reassembles_to_the_non_stream_reply(env):
     (b'{"messages": [{"role": "user", "content": "x"}], "stream": "yes"}', 400, "stream"),
     (b'{"messages": [{"role": "user", "content": "x"}], "n": 2}', 400, "n"),
     (b'{"messages": [{"role": "user", "content": "x"}], "seed": -1}', 400, "seed"),
+    # lone surrogates, escaped or as raw bytes (json.loads lets both through): valid JSON, but not text
+    (b'{"messages": [{"role": "user", "content": "a \\ud800 b"}]}', 400, "messages[0].content"),
+    (b'{"messages": [{"role": "user", "content": "a \xed\xa0\x80 b"}]}', 400, "messages[0].content"),
+    (b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "\\udfff"}]}]}', 400,
+     "messages[0].content[0].text"),
+    (b'{"messages": [{"role": "user", "content": "x"}], "user": "\\udc00"}', 400, "user"),
+    # nesting too deep for the parser (even in a field we ignore), an integer too long to convert
+    (b'{"messages": [{"role": "user", "content": "x"}], "x": ' + b"[" * 2000 + b"]" * 2000 + b"}", 400, None),
+    (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": ' + b"1" * 5000 + b"}", 400, None),
 ])
 def test_bad_requests_get_openai_errors_naming_the_field(env, body, status, param):
     r = httpx.post(env.chat_url, content=body, headers={"content-type": "application/json", **AUTH})
@@ -161,6 +170,8 @@ def test_api_key(env):
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     assert httpx.get(env.url + "/v1/models").status_code == 401
     assert httpx.get(env.url + "/health").status_code == 200  # a liveness probe needs no key
+    for path in ["/docs", "/redoc", "/openapi.json"]:  # not served at all when there is a key
+        assert httpx.get(env.url + path, headers=AUTH).status_code == 404
 
 
 def test_max_tokens_is_clamped_to_the_context_and_a_too_long_prompt_refused(env):
