@@ -26,6 +26,9 @@ def main():
     parser.add_argument("--result", required=True)
     parser.add_argument("--sgd", action="store_true",
                         help="plain SGD instead of AdamW: the update is the gradient, so its scale is checked too")
+    parser.add_argument("--crash_once", default=None,
+                        help="marker file: if it does not exist yet, rank 1 creates it and dies at --crash_at")
+    parser.add_argument("--crash_at", type=int, default=0, help="the micro-batch (1-based) rank 1 dies at")
     args = parser.parse_args()
     if args.sgd:
         engine.build_optimizer = lambda model, lr, weight_decay, device: torch.optim.SGD(model.parameters(), lr=lr)
@@ -55,7 +58,22 @@ def main():
     tok = load_tokenizer(args.tokenizer_dir)
     data = PretrainDataset(args.data_path, tok, args.max_seq_len)
     model = run.build_model(vocab_size=len(tok))
-    summary = engine.train(run, model, data)
+    loss_fn = None
+    if args.crash_once and run.rank == 1 and not os.path.exists(args.crash_once):
+        from trainer.losses import CausalLMLoss
+
+        class DieOnce(CausalLMLoss):  # a worker killed mid-run (the others then fail their collective)
+            calls = 0
+
+            def __call__(self, model, batch):
+                DieOnce.calls += 1
+                if DieOnce.calls == args.crash_at:
+                    open(args.crash_once, "w").close()
+                    os._exit(17)
+                return super().__call__(model, batch)
+
+        loss_fn = DieOnce()
+    summary = engine.train(run, model, data, loss_fn)
 
     flat = torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
     world = dist.get_world_size() if dist.is_initialized() else 1

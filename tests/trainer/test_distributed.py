@@ -170,3 +170,49 @@ def test_pretrain_then_sft_through_the_cli(tmp_path, tiny_tokenizer_dir):
     curve = [r["loss"] for r in metrics(out, "full_sft_32")]
     assert len(curve) == 12
     assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3 - 0.5, curve
+
+
+# ----------------------------------------------------------------------------------------------- 11. elastic runs
+def test_elastic_restart_resumes_without_a_human(tmp_path, tiny_tokenizer_dir, monkeypatch):
+    """torchrun --max-restarts 1: rank 1 dies at step 5; torchrun restarts both workers, which resume from the step-4
+    checkpoint (--from_resume auto) and finish like an uninterrupted run."""
+    data = write_pretrain(tmp_path / "pre.jsonl", 24)
+    flags = [*COMMON, "--epochs", 3, "--learning_rate", 0.5, "--grad_clip", 0, "--save_interval", 2]
+    out, result, marker = tmp_path / "elastic", tmp_path / "elastic.json", tmp_path / "died"
+    # c10d rendezvous: a restarted group meets afresh (a static master address reuses the dead group's store)
+    log = run_cmd([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", 2, "--max-restarts", 1,
+                   "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{free_port()}", WORKER, *TINY,
+                   "--tokenizer_dir", tiny_tokenizer_dir, "--data_path", data, "--out_dir", out,
+                   "--checkpoint_dir", out / "ckpt", "--batch_size", 2, "--accumulation_steps", 2, *flags, "--sgd",
+                   "--from_resume", "auto", "--crash_once", marker, "--crash_at", 10, "--result", result])
+    assert marker.exists() and "resumed" in log  # it really died, and came back from the checkpoint
+    res = json.loads(result.read_text())
+    assert res["max_abs_diff"] == [0.0, 0.0] and res["summary"]["steps"] == 9
+    curve = [r["loss"] for r in metrics(out)]
+    ref_curve, ref_params = reference_run(tmp_path, tiny_tokenizer_dir, data,
+                                          ["--batch_size", 4, "--accumulation_steps", 2, *flags], monkeypatch,
+                                          sgd=True)
+    assert len(curve) == 9  # one record per step, the replayed ones not twice
+    torch.testing.assert_close(torch.tensor(curve), torch.tensor(ref_curve), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.load(f"{result}.params.pt", weights_only=True), ref_params,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_resume_on_another_number_of_processes(tmp_path, tiny_tokenizer_dir, monkeypatch):
+    """2 processes → 1 → 2 at the same global batch (2 × 2 ranks, then 4 × 1) continue one schedule."""
+    data = write_pretrain(tmp_path / "pre.jsonl", 24)
+    flags = [*COMMON, "--epochs", 3, "--learning_rate", 0.5, "--grad_clip", 0, "--accumulation_steps", 2]
+    out, result = tmp_path / "mixed", tmp_path / "mixed.json"
+    common = [*TINY, "--tokenizer_dir", tiny_tokenizer_dir, "--data_path", data, "--out_dir", out,
+              "--checkpoint_dir", out / "ckpt", *flags, "--sgd", "--from_resume", 1, "--result", result]
+    torchrun(2, *common, "--batch_size", 2, "--stop_after_steps", 2)
+    torchrun(1, *common, "--batch_size", 4, "--stop_after_steps", 5)
+    torchrun(2, *common, "--batch_size", 2)
+    res = json.loads(result.read_text())
+    assert res["world_size"] == 2 and res["summary"]["steps"] == 9
+    curve = [r["loss"] for r in metrics(out)]
+    ref_curve, ref_params = reference_run(tmp_path, tiny_tokenizer_dir, data, ["--batch_size", 4, *flags],
+                                          monkeypatch, sgd=True)
+    torch.testing.assert_close(torch.tensor(curve), torch.tensor(ref_curve), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.load(f"{result}.params.pt", weights_only=True), ref_params,
+                               rtol=1e-4, atol=1e-5)
