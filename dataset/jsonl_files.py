@@ -2,7 +2,7 @@
 import json
 import os
 
-from dataset.lm_dataset import validate_pretrain
+from dataset.validate import validate_pretrain
 
 
 def read_jsonl(path: str) -> list:

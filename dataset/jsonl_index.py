@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import tempfile
+import types
 import warnings
 from array import array
 
@@ -106,14 +107,59 @@ def cache_lock(base):
         fh.close()  # closing releases the flock
 
 
+def _value_key(v):
+    """A process-independent text for a constant or global a validator uses,
+    or None for values we do not key on (modules, classes, big objects)."""
+    if isinstance(v, (frozenset, set)):
+        # set order depends on string hashing, which is randomized per process
+        return "{" + ",".join(sorted(_value_key(x) or "?" for x in v)) + "}"
+    if isinstance(v, (tuple, list)):
+        return "(" + ",".join(_value_key(x) or "?" for x in v) + ")"
+    if isinstance(v, re.Pattern):
+        return f"re({v.pattern!r},{v.flags})"
+    if v is None or isinstance(v, (str, bytes, int, float, complex, bool, type(Ellipsis))):
+        return repr(v)
+    return None
+
+
+def _code_key(code, globals_, h, seen):
+    """Feed ``code`` into hash ``h``: bytecode, constants (nested code objects,
+    i.e. comprehensions / generator expressions / inner functions, recursively
+    instead of by their ``repr``, which contains a memory address), and what
+    its global names resolve to: helper functions (recursively, so editing a
+    helper the validator calls changes the key too) and simple constants."""
+    h.update(code.co_code)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _code_key(c, globals_, h, seen)
+        else:
+            h.update((_value_key(c) or type(c).__qualname__).encode("utf-8", "surrogatepass"))
+    h.update(repr(code.co_names).encode("utf-8"))
+    for name in code.co_names:
+        if name not in globals_:
+            continue  # attribute names, builtins
+        v = globals_[name]
+        if isinstance(v, types.FunctionType):
+            if id(v) not in seen:
+                seen.add(id(v))
+                h.update(f"def {v.__module__}.{v.__qualname__}".encode("utf-8"))
+                _code_key(v.__code__, v.__globals__, h, seen)
+        else:
+            k = _value_key(v)
+            if k is not None:
+                h.update(f"{name}={k}".encode("utf-8", "surrogatepass"))
+
+
 def validator_name(validate):
     """A stable name for a validator, used in the cache key.
 
     A cached index is only valid for the validator that built it (a line that
     passes ``text``-validation may fail SFT validation). A validator may set a
     ``cache_key`` attribute; otherwise we use its qualified name plus a hash of
-    its bytecode and constants, so editing the validator's code also
-    invalidates old caches.
+    its code: bytecode and constants, nested code objects, and the module-level
+    helper functions and constants it refers to (transitively), so editing the
+    validator or a helper it calls invalidates old caches, while the same code
+    gives the same name in every process (no memory addresses, no set order).
     """
     if validate is None:
         return "json"
@@ -123,8 +169,9 @@ def validator_name(validate):
     name = f"{getattr(validate, '__module__', '')}.{getattr(validate, '__qualname__', type(validate).__qualname__)}"
     code = getattr(validate, "__code__", None)
     if code is not None:
-        h = hashlib.sha1(code.co_code + repr(code.co_consts).encode("utf-8")).hexdigest()[:10]
-        name = f"{name}-{h}"
+        h = hashlib.sha1()
+        _code_key(code, getattr(validate, "__globals__", {}), h, {id(validate)})
+        name = f"{name}-{h.hexdigest()[:10]}"
     return name
 
 
@@ -133,9 +180,13 @@ class JsonlIndex:
 
     Args:
         path: the jsonl file (one JSON object per line; blank lines ignored).
-        validate: optional ``validate(obj) -> None`` raising ValueError(reason)
-            for a line whose content is unusable. Runs on every line during
-            the scan, so bad data is reported before training starts.
+        validate: optional ``validate(obj)`` raising ValueError(reason) for a
+            line whose content is unusable. Runs on every line during the
+            scan, so bad data is reported before training starts. It may also
+            return a string: the line is usable but odd (e.g. a chat that ends
+            with a user turn); it is kept, counted in ``n_flagged`` (first few
+            ``file:line: note`` in ``flagged_examples``) and one warning with
+            the count is issued. Any other return value is ignored.
         skip_bad_lines: False (default): the first bad line raises
             ``ValueError("path:lineno: reason")``. True: bad lines are left out
             of the index, counted in ``n_bad`` (first few reasons in
@@ -145,8 +196,9 @@ class JsonlIndex:
         use_cache: set False to always rescan and never write a cache.
         show_progress: None = a tqdm bar for files >= 64 MB, or force on/off.
 
-    Attributes: ``path``, ``n_bad``, ``bad_examples``, ``from_cache`` (True if
-    the offsets were loaded rather than scanned), ``cache_path``.
+    Attributes: ``path``, ``n_bad``, ``bad_examples``, ``n_flagged``,
+    ``flagged_examples``, ``from_cache`` (True if the offsets were loaded
+    rather than scanned), ``cache_path``.
     """
 
     def __init__(self, path, validate=None, skip_bad_lines=False, cache_dir=None,
@@ -190,6 +242,10 @@ class JsonlIndex:
         self._linenos = linenos
         self.n_bad = meta["n_bad"]
         self.bad_examples = meta["bad_examples"]
+        self.n_flagged = meta.get("n_flagged", 0)
+        # Stored as (line, note) so a cache that moved with its file names the current path.
+        flagged = meta.get("flagged", [])
+        self.flagged_examples = [f"{self.path}:{lineno}: {note}" for lineno, note in flagged]
 
         if self.n_bad:
             if not skip_bad_lines:
@@ -200,6 +256,13 @@ class JsonlIndex:
             msg = (f"{self.path}: skipped {self.n_bad} bad line(s) of {self.n_bad + len(self)}; "
                    f"first: {self.bad_examples[0]}")
             warnings.warn(msg, stacklevel=2)
+        if self.n_flagged:
+            # One line per file, however many rows: the count, the reason of
+            # the first and where the first few are.
+            where = ", ".join(str(lineno) for lineno, _ in flagged)
+            more = ", ..." if self.n_flagged > len(flagged) else ""
+            warnings.warn(f"{self.path}: {self.n_flagged} of {len(self)} line(s) kept but flagged "
+                          f"(first: {flagged[0][1]}) at lines {where}{more}", stacklevel=2)
 
     # ------------------------------------------------------------------ scan
     def _scan(self):
@@ -209,6 +272,7 @@ class JsonlIndex:
         # (after a blank or bad line); clean files need no second array.
         linenos = None
         n_bad, bad_examples = 0, []
+        n_flagged, flagged = 0, []
         size = os.path.getsize(self.path)
 
         bar = None
@@ -232,7 +296,7 @@ class JsonlIndex:
                         pending = 0
                 if not raw.strip():
                     continue
-                reason = self._check_line(raw)
+                reason, note = self._check_line(raw)
                 if reason is not None:
                     msg = f"{self.path}:{lineno}: {reason}"
                     if not self.skip_bad_lines:
@@ -243,6 +307,10 @@ class JsonlIndex:
                     if len(bad_examples) < MAX_BAD_EXAMPLES:
                         bad_examples.append(msg)
                     continue
+                if note is not None:
+                    n_flagged += 1
+                    if len(flagged) < MAX_BAD_EXAMPLES:
+                        flagged.append([lineno, note])
                 offsets.append(start)
                 if linenos is not None:
                     linenos.append(lineno)
@@ -257,25 +325,29 @@ class JsonlIndex:
         if linenos is not None:
             linenos = np.frombuffer(linenos, dtype=np.int64).copy()
         offsets.flags.writeable = False
-        meta = {"n_lines": int(len(offsets)), "n_bad": n_bad, "bad_examples": bad_examples}
+        meta = {"n_lines": int(len(offsets)), "n_bad": n_bad, "bad_examples": bad_examples,
+                "n_flagged": n_flagged, "flagged": flagged}
         return offsets, linenos, meta
 
     def _check_line(self, raw):
-        """None if the line is usable, else a human-readable reason."""
+        """(reason, note): reason is None if the line is usable, else why not;
+        note is the validator's remark on a usable but odd line, else None."""
         try:
             obj = json.loads(raw)
         except UnicodeDecodeError as e:
-            return f"invalid UTF-8 ({e.reason} at byte {e.start})"
+            return f"invalid UTF-8 ({e.reason} at byte {e.start})", None
         except json.JSONDecodeError as e:
-            return f"malformed JSON ({e.msg} at column {e.colno})"
+            return f"malformed JSON ({e.msg} at column {e.colno})", None
         if not isinstance(obj, dict):
-            return f"expected a JSON object, got {type(obj).__name__}"
+            return f"expected a JSON object, got {type(obj).__name__}", None
         if self.validate is not None:
             try:
-                self.validate(obj)
+                note = self.validate(obj)
             except ValueError as e:
-                return str(e)
-        return None
+                return str(e), None
+            if isinstance(note, str):
+                return None, note
+        return None, None
 
     # ----------------------------------------------------------------- cache
     def _load_cache(self, base, key):

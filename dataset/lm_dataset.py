@@ -25,61 +25,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dataset.bounded_tokenize import (PACK_BATCH_CHARS, PACK_CHUNK_CHARS, _splits_cleanly, encode_prefix,
+                                      split_for_tokenizing)
+from dataset.chat_tokens import IGNORE_INDEX, chat_ids_and_labels
 from dataset.jsonl_index import (JsonlIndex, PROGRESS_MIN_BYTES, cache_dir_for, cache_lock, file_signature,
                                  validator_name)
+from dataset.validate import validate_dpo, validate_pretrain, validate_sft
 from model.atomic_file import atomic_write_bytes, atomic_write_json
-
-IGNORE_INDEX = -100
-ROLES = ("system", "user", "assistant")
-
-
-# ----------------------------------------------------------------- validators
-# Module-level functions (not lambdas) so their name+code key the index cache.
-
-def validate_pretrain(obj):
-    if "text" not in obj:
-        raise ValueError("missing field 'text'")
-    if not isinstance(obj["text"], str):
-        raise ValueError(f"field 'text' must be a string, got {type(obj['text']).__name__}")
-
-
-def _check_messages(msgs, field):
-    """Shared structural check of a chat (list of role/content dicts)."""
-    if not isinstance(msgs, list) or not msgs:
-        raise ValueError(f"field '{field}' must be a non-empty list of messages")
-    for j, m in enumerate(msgs):
-        if not isinstance(m, dict):
-            raise ValueError(f"{field}[{j}] must be an object, got {type(m).__name__}")
-        role = m.get("role")
-        if role not in ROLES:
-            if "role" not in m:
-                raise ValueError(f"{field}[{j}] has no 'role'")
-            raise ValueError(f"unknown role {role!r} in {field}[{j}] (expected one of {', '.join(ROLES)})")
-        if not isinstance(m.get("content"), str):
-            raise ValueError(f"{field}[{j}] ('{role}') must have a string 'content', "
-                             f"got {type(m.get('content')).__name__}")
-
-
-def validate_sft(obj):
-    if "conversations" not in obj:
-        raise ValueError("missing field 'conversations'")
-    msgs = obj["conversations"]
-    _check_messages(msgs, "conversations")
-    if not any(m["role"] == "assistant" for m in msgs):
-        raise ValueError("conversation has no assistant turn (nothing to supervise)")
-
-
-def validate_dpo(obj):
-    for field in ("chosen", "rejected"):
-        if field not in obj:
-            raise ValueError(f"missing field '{field}'")
-        _check_messages(obj[field], field)
-        if obj[field][-1]["role"] != "assistant":
-            raise ValueError(f"'{field}' must end with an assistant message")
-    # DPO compares two replies to the SAME prompt; differing prompts would make
-    # the preference signal meaningless, so reject them up front.
-    if obj["chosen"][:-1] != obj["rejected"][:-1]:
-        raise ValueError("'chosen' and 'rejected' must share the prompt (all messages but the last)")
 
 
 # -------------------------------------------------------------------- helpers
@@ -140,6 +92,11 @@ class _JsonlDataset(Dataset):
         """Lines skipped because they were malformed (skip_bad_lines=True)."""
         return self.index.n_bad
 
+    @property
+    def n_flagged(self):
+        """Lines kept but odd (e.g. a chat ending with a user turn); warned about on open."""
+        return self.index.n_flagged
+
     def __len__(self):
         return len(self.index)
 
@@ -152,10 +109,12 @@ class PretrainDataset(_JsonlDataset):
     Unpacked (default): one line -> ``bos + tokens(text) + eos``, truncated to
     ``max_seq_len`` (a long document loses its tail, eos included, as
     upstream), right-padded with the pad id; labels are the ids with padding
-    set to -100.
+    set to -100. Only a bounded prefix of a long document is tokenized
+    (``encode_prefix``), with the same resulting ids.
 
     ``packing=True``: the whole file is tokenized once into an on-disk token
-    stream (``bos+doc+eos`` per document, memmapped), and sample ``i`` is the
+    stream (``bos+doc+eos`` per document, memmapped; long documents are
+    tokenized in pieces, ``split_for_tokenizing``), and sample ``i`` is the
     window ``[i*max_seq_len, (i+1)*max_seq_len)`` of that stream, all tokens
     supervised. Windows do not overlap; the final partial window is kept and
     padded (its padding is -100) rather than dropping data.
@@ -195,7 +154,8 @@ class PretrainDataset(_JsonlDataset):
         """
         dtype = self._token_dtype()
         tok_hash = tokenizer_fingerprint(self.tokenizer)
-        key = {"version": 1, **file_signature(self.data_path), "tokenizer": tok_hash,
+        # version 2: long documents are tokenized in pieces (split_for_tokenizing)
+        key = {"version": 2, **file_signature(self.data_path), "tokenizer": tok_hash,
                "dtype": np.dtype(dtype).name, "validator": validator_name(type(self).validator),
                # which lines are in the stream (skip_bad_lines may drop some)
                "n_docs": len(self.index), "n_bad": self.index.n_bad}
@@ -232,32 +192,50 @@ class PretrainDataset(_JsonlDataset):
             bar = tqdm(total=len(self.index), unit="doc", desc=f"tokenizing {os.path.basename(self.data_path)}")
         n_tokens = 0
         max_id = np.iinfo(dtype).max
+        # Long documents are tokenized in pieces (memory stays bounded by a
+        # batch, not by the longest document) if this tokenizer allows it.
+        can_split = _splits_cleanly(self.tokenizer)
+        added = sorted(self.tokenizer.get_added_vocab())
 
         def write(f):
             nonlocal n_tokens
-            batch = []
+            # Pieces of documents; first/last: does the piece open/close its document?
+            batch, first, last = [], [], []
+            n_chars = 0
 
             def flush():
-                nonlocal n_tokens
+                nonlocal n_tokens, n_chars
                 enc = self.tokenizer(batch, add_special_tokens=False)["input_ids"]
                 flat = []
-                for ids in enc:
-                    flat.append(self.bos_id)
+                for ids, opens, closes in zip(enc, first, last):
+                    if opens:
+                        flat.append(self.bos_id)
                     flat.extend(ids)
-                    flat.append(self.eos_id)
+                    if closes:
+                        flat.append(self.eos_id)
                 arr = np.asarray(flat, dtype=np.int64)
                 if arr.size and arr.max() > max_id:  # guard the narrowing cast
                     raise ValueError(f"token id {arr.max()} does not fit {np.dtype(dtype).name}")
                 f.write(arr.astype(dtype).tobytes())
                 n_tokens += arr.size
                 if bar is not None:
-                    bar.update(len(batch))
+                    bar.update(sum(last))
                 batch.clear()
+                first.clear()
+                last.clear()
+                n_chars = 0
 
             for obj in self.index:  # file order, sequential reads
-                batch.append(obj["text"])
-                if len(batch) >= batch_docs:
-                    flush()
+                text = obj["text"]
+                pieces = (split_for_tokenizing(text, added, PACK_CHUNK_CHARS)
+                          if can_split and len(text) > PACK_CHUNK_CHARS else [text])
+                for k, piece in enumerate(pieces):
+                    batch.append(piece)
+                    first.append(k == 0)
+                    last.append(k == len(pieces) - 1)
+                    n_chars += len(piece)
+                    if len(batch) >= batch_docs or n_chars >= PACK_BATCH_CHARS:
+                        flush()
             if batch:
                 flush()
 
@@ -292,85 +270,16 @@ class PretrainDataset(_JsonlDataset):
             input_ids, labels = _pad(ids, ids, L, self.pad_id)
         else:
             text = self.index[i]["text"]
-            body = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            try:
+                # L body tokens are enough: bos + body is cut to L anyway.
+                body = encode_prefix(self.tokenizer, text, L)
+            except Exception as e:
+                # Name the line: a failure deep in an epoch is otherwise
+                # impossible to trace back to the data.
+                raise ValueError(f"{self.index.where(i)}: {type(e).__name__}: {e}") from e
             ids = [self.bos_id] + body + [self.eos_id]
             input_ids, labels = _pad(ids, ids, L, self.pad_id)
         return {"input_ids": input_ids, "labels": labels}
-
-
-# ----------------------------------------------------------------- chat (SFT/DPO)
-
-def _render(tokenizer, messages, add_generation_prompt=False):
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-
-
-def assistant_char_spans(tokenizer, messages, only_last=False):
-    """Render a chat and find the character span of each assistant reply.
-
-    Works for any chat template by rendering prefixes: the reply to message
-    ``k`` starts where ``render(messages[:k], add_generation_prompt=True)``
-    ends (so the role header ``<|im_start|>assistant\\n`` is NOT in the span)
-    and ends right after the eos token that closes it in
-    ``render(messages[:k+1])`` (so ``<|im_end|>`` IS in the span, but the
-    template's trailing ``\\n`` is not). The model thus learns to write the
-    reply and to stop, and nothing else.
-
-    Returns (rendered text, [(start, end), ...]).
-    """
-    eos = tokenizer.eos_token
-    full = _render(tokenizer, messages)
-    targets = [k for k, m in enumerate(messages) if m["role"] == "assistant"]
-    if only_last:
-        targets = targets[-1:]
-    spans = []
-    for k in targets:
-        # (the last message's prefix is the whole chat: save a render)
-        upto = full if k == len(messages) - 1 else _render(tokenizer, messages[:k + 1])
-        if not full.startswith(upto):
-            # e.g. templates that rewrite earlier turns (strip old <think>)
-            raise ValueError("chat template is not prefix-stable: rendering the first "
-                             f"{k + 1} messages is not a prefix of the full conversation")
-        end = upto.rfind(eos)
-        if end < 0:
-            raise ValueError(f"rendered assistant message {k} is not closed by the eos token {eos!r}")
-        if k > 0:
-            prefix = _render(tokenizer, messages[:k], add_generation_prompt=True)
-            if not upto.startswith(prefix):
-                raise ValueError("chat template is not prefix-stable: the generation prompt "
-                                 f"before message {k} does not match the rendered conversation")
-            start = len(prefix)
-        else:
-            # A chat that opens with the assistant: transformers refuses to
-            # render an empty conversation, so locate the content instead (it
-            # sits right before the closing eos).
-            content = messages[k]["content"]
-            start = upto.rfind(content, 0, end) if content else end
-        if not start <= end:
-            raise ValueError(f"could not locate assistant message {k} in the rendered chat")
-        spans.append((start, end + len(eos)))
-    return full, spans
-
-
-def chat_ids_and_labels(tokenizer, messages, only_last=False):
-    """Token ids of the rendered chat and labels supervising the assistant spans.
-
-    Characters -> tokens through the fast tokenizer's offset mapping: a token
-    is supervised iff it starts inside a span. Each span must end on the eos
-    token id (checked), which catches templates/tokenizers where the closing
-    marker is not a single special token.
-    """
-    text, spans = assistant_char_spans(tokenizer, messages, only_last=only_last)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = np.asarray(enc["input_ids"], dtype=np.int64)
-    starts = np.asarray([s for s, _ in enc["offset_mapping"]], dtype=np.int64)
-    labels = np.full_like(ids, IGNORE_INDEX)
-    for a, b in spans:
-        inside = np.nonzero((starts >= a) & (starts < b))[0]
-        if len(inside) == 0 or ids[inside[-1]] != tokenizer.eos_token_id:
-            raise ValueError(f"assistant span {text[a:b]!r} does not end with the eos token "
-                             f"{tokenizer.eos_token!r} (id {tokenizer.eos_token_id})")
-        labels[inside] = ids[inside]
-    return ids, labels
 
 
 class _ChatDataset(_JsonlDataset):
@@ -383,7 +292,8 @@ class _ChatDataset(_JsonlDataset):
 
     def _encode(self, i, messages, only_last):
         try:
-            ids, labels = chat_ids_and_labels(self.tokenizer, messages, only_last=only_last)
+            ids, labels = chat_ids_and_labels(self.tokenizer, messages, only_last=only_last,
+                                              max_tokens=self.max_seq_len)
         except Exception as e:
             # Name the line: a rendering failure deep in a run is otherwise
             # impossible to trace back to the data.

@@ -2,7 +2,7 @@
 reference does?  That is the sign of DPO's implicit reward margin, the quantity the loss pushes up."""
 import torch
 
-from dataset.lm_dataset import chat_ids_and_labels
+from dataset.chat_tokens import chat_ids_and_labels
 from evals.batching import right_pad
 from trainer.losses import sequence_logps
 

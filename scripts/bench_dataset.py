@@ -31,7 +31,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from dataset.jsonl_index import JsonlIndex  # noqa: E402
-from dataset.lm_dataset import IGNORE_INDEX, PretrainDataset, validate_pretrain  # noqa: E402
+from dataset.lm_dataset import IGNORE_INDEX, PretrainDataset  # noqa: E402
+from dataset.validate import validate_pretrain  # noqa: E402
 
 
 # ------------------------------------------------------------------ memory

@@ -6,7 +6,7 @@ import torch
 from torch.testing import assert_close
 
 import evals.reasoning
-from dataset.lm_dataset import chat_ids_and_labels
+from dataset.chat_tokens import chat_ids_and_labels
 from evals.answers import check_answer
 from evals.expert_load import expert_load
 from evals.preference import preference_accuracy
