@@ -29,6 +29,8 @@ def main():
     parser.add_argument("--crash_once", default=None,
                         help="marker file: if it does not exist yet, rank 1 creates it and dies at --crash_at")
     parser.add_argument("--crash_at", type=int, default=0, help="the micro-batch (1-based) rank 1 dies at")
+    parser.add_argument("--freeze_at", type=int, default=0,
+                        help="the micro-batch (1-based) at which rank 1 stops itself (SIGSTOP): a frozen peer")
     args = parser.parse_args()
     if args.sgd:
         engine.build_optimizer = lambda model, lr, weight_decay, device: torch.optim.SGD(model.parameters(), lr=lr)
@@ -59,6 +61,21 @@ def main():
     data = PretrainDataset(args.data_path, tok, args.max_seq_len)
     model = run.build_model(vocab_size=len(tok))
     loss_fn = None
+    if args.freeze_at and run.rank == 1:
+        import signal
+
+        from trainer.losses import CausalLMLoss
+
+        class Freeze(CausalLMLoss):
+            calls = 0
+
+            def __call__(self, model, batch):
+                Freeze.calls += 1
+                if Freeze.calls == args.freeze_at:
+                    os.kill(os.getpid(), signal.SIGSTOP)
+                return super().__call__(model, batch)
+
+        loss_fn = Freeze()
     if args.crash_once and run.rank == 1 and not os.path.exists(args.crash_once):
         from trainer.losses import CausalLMLoss
 

@@ -216,3 +216,22 @@ def test_resume_on_another_number_of_processes(tmp_path, tiny_tokenizer_dir, mon
     torch.testing.assert_close(torch.tensor(curve), torch.tensor(ref_curve), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(torch.load(f"{result}.params.pt", weights_only=True), ref_params,
                                rtol=1e-4, atol=1e-5)
+
+
+def test_a_frozen_rank_stops_the_run_within_ddp_timeout(tmp_path, tiny_tokenizer_dir):
+    """Rank 1 freezes (SIGSTOP) at its third micro-batch: rank 0's next collective gives up after --ddp_timeout and
+    the run ends with an error instead of hanging."""
+    import time
+    data = write_pretrain(tmp_path / "pre.jsonl", 24)
+    out = tmp_path / "frozen"
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                           "127.0.0.1", "--master_port", str(free_port()), WORKER, *TINY, "--tokenizer_dir",
+                           tiny_tokenizer_dir, "--data_path", data, "--out_dir", str(out), "--checkpoint_dir",
+                           str(out / "ckpt"), "--batch_size", "2", *map(str, COMMON), "--ddp_timeout", "5",
+                           "--freeze_at", "3", "--result", str(tmp_path / "r.json")],
+                          cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=240)
+    took = time.time() - t0
+    assert proc.returncode != 0 and not (tmp_path / "r.json").exists()
+    assert "timed out" in (proc.stdout + proc.stderr).lower() or "timeout" in (proc.stdout + proc.stderr).lower()
+    assert took < 120, took  # torch's own default would wait 30 minutes (gloo) before giving up

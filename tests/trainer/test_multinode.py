@@ -4,6 +4,7 @@ Needs root and `ip` (it creates and removes the namespaces); skips elsewhere, sa
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -74,18 +75,19 @@ def test_two_nodes_in_namespaces_match_one_node(tmp_path, tiny_tokenizer_dir, tw
                str(port), WORKER, *map(str, flags), "--out_dir", str(out), "--checkpoint_dir", str(out / "ckpt"),
                "--result", str(tmp_path / f"node{rank}.json")]
         procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True))
+                                      text=True, start_new_session=True))  # its own group: killed as a whole
     logs = []
     try:
         for p in procs:
             try:
                 logs.append(p.communicate(timeout=150)[0])
             except subprocess.TimeoutExpired:
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)  # torchrun and its workers
                 logs.append("timed out\n" + p.communicate()[0])
     finally:
         for p in procs:
-            p.kill()
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
     assert all(p.returncode == 0 for p in procs), "\n=====\n".join(log[-3000:] for log in logs)
     res = json.loads((tmp_path / "node0.json").read_text())
     assert res["world_size"] == 2 and res["max_abs_diff"] == [0.0, 0.0], res
