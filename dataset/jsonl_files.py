@@ -2,6 +2,7 @@
 import json
 import os
 
+from dataset.jsonl_index import check_line
 from dataset.validate import validate_pretrain
 
 
@@ -25,16 +26,7 @@ def iter_texts(path: str, progress: bool = False):
             bar.update(len(raw))
             if not raw.strip():
                 continue
-            try:
-                obj = json.loads(raw)
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid UTF-8 ({e.reason} at byte {e.start})") from None
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            try:
-                validate_pretrain(obj)
-            except ValueError as e:
-                raise ValueError(f"{path}:{lineno}: {e}") from None
+            obj, reason, _ = check_line(raw, validate_pretrain)  # the training datasets' own check
+            if reason is not None:
+                raise ValueError(f"{path}:{lineno}: {reason}")
             yield obj["text"]

@@ -150,6 +150,26 @@ def _code_key(code, globals_, h, seen):
                 h.update(f"{name}={k}".encode("utf-8", "surrogatepass"))
 
 
+def check_line(raw: bytes, validate=None):
+    """(obj, reason, note) for one non-blank line: reason is None if the line is usable, else why not (and obj is
+    None); note is the validator's remark on a usable but odd line, else None."""
+    try:
+        obj = json.loads(raw)
+    except UnicodeDecodeError as e:
+        return None, f"invalid UTF-8 ({e.reason} at byte {e.start})", None
+    except json.JSONDecodeError as e:
+        return None, f"malformed JSON ({e.msg} at column {e.colno})", None
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object, got {type(obj).__name__}", None
+    note = None
+    if validate is not None:
+        try:
+            note = validate(obj)
+        except ValueError as e:
+            return None, str(e), None
+    return obj, None, note if isinstance(note, str) else None
+
+
 def validator_name(validate):
     """A stable name for a validator, used in the cache key.
 
@@ -296,7 +316,7 @@ class JsonlIndex:
                         pending = 0
                 if not raw.strip():
                     continue
-                reason, note = self._check_line(raw)
+                _, reason, note = check_line(raw, self.validate)
                 if reason is not None:
                     msg = f"{self.path}:{lineno}: {reason}"
                     if not self.skip_bad_lines:
@@ -328,26 +348,6 @@ class JsonlIndex:
         meta = {"n_lines": int(len(offsets)), "n_bad": n_bad, "bad_examples": bad_examples,
                 "n_flagged": n_flagged, "flagged": flagged}
         return offsets, linenos, meta
-
-    def _check_line(self, raw):
-        """(reason, note): reason is None if the line is usable, else why not;
-        note is the validator's remark on a usable but odd line, else None."""
-        try:
-            obj = json.loads(raw)
-        except UnicodeDecodeError as e:
-            return f"invalid UTF-8 ({e.reason} at byte {e.start})", None
-        except json.JSONDecodeError as e:
-            return f"malformed JSON ({e.msg} at column {e.colno})", None
-        if not isinstance(obj, dict):
-            return f"expected a JSON object, got {type(obj).__name__}", None
-        if self.validate is not None:
-            try:
-                note = self.validate(obj)
-            except ValueError as e:
-                return str(e), None
-            if isinstance(note, str):
-                return None, note
-        return None, None
 
     # ----------------------------------------------------------------- cache
     def _load_cache(self, base, key):

@@ -15,7 +15,9 @@ from .model_minimind import KVCache, MiniMindForCausalLM
 def sample_next(logits, generated, temperature=0.85, top_p=0.85, top_k=0, repetition_penalty=1.0):
     """Pick the next token per row from last-position logits [b, V]; generated [b, T] holds prompt + output so far.
 
-    Order as in transformers: repetition penalty → temperature → top-k → top-p. temperature 0 is greedy.
+    Order as in transformers: repetition penalty → temperature → top-k → top-p. temperature 0 is greedy, and so is
+    any temperature or top_p below 1e-5: they keep only the top token anyway, while logits / a tinier temperature
+    overflow float32 (a NaN softmax) and a top_p that rounds to 0 in float32 would drop every token.
     """
     logits = logits.float()
     if repetition_penalty != 1.0:
@@ -23,7 +25,7 @@ def sample_next(logits, generated, temperature=0.85, top_p=0.85, top_k=0, repeti
         seen = logits.gather(1, generated)
         seen = torch.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty)
         logits = logits.scatter(1, generated, seen)
-    if temperature <= 0:
+    if temperature < 1e-5 or 0 < top_p < 1e-5:
         return logits.argmax(-1)
     logits = logits / temperature
     if top_k and top_k < logits.shape[-1]:

@@ -264,17 +264,12 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
             raise APIError(400, f"messages: the prompt is {len(ids)} tokens and the context holds "
                                 f"{engine.max_seq_len} (--max_seq_len): no room for a reply; send fewer or shorter "
                                 f"messages", "messages", "context_length_exceeded")
-        temperature = args.temperature if req.temperature is None else req.temperature
-        top_p = args.top_p if req.top_p is None else req.top_p
-        if temperature < 1e-5 or top_p < 1e-5:
-            # greedy: logits / a tinier temperature overflow float32 (NaN softmax), a top_p that rounds to 0 in
-            # float32 drops every token, and anything this small keeps only the top token anyway
-            temperature = 0
         stream = TextStream(engine.model, engine.tokenizer, torch.tensor([ids], device=engine.device),
                             max_new_tokens=min(req.max_completion_tokens or req.max_tokens or args.max_new_tokens,
                                                room),
-                            temperature=temperature, top_p=top_p, top_k=args.top_k,
-                            repetition_penalty=args.repetition_penalty)
+                            temperature=args.temperature if req.temperature is None else req.temperature,
+                            top_p=args.top_p if req.top_p is None else req.top_p,
+                            top_k=args.top_k, repetition_penalty=args.repetition_penalty)
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": model_name}
 
         def usage():

@@ -24,10 +24,10 @@ import torch
 import torch.distributed as dist
 
 from model.args import add_model_args, config_from_args
+from model.atomic_file import remove_stale_tmp
 from model.device import DTYPES, pick_device, resolve_dtype
 from model.model_minimind import MiniMindForCausalLM, count_params
 from model.tokenizer import DEFAULT_TOKENIZER_DIR
-from model.atomic_file import remove_stale_tmp
 from model.weights import atomic_save, load_into, load_state_dict, nonfinite_tensors, weight_path
 from trainer.checkpoint import (batches_done, check_resumable, load_resume, rng_state, schedule_of, set_rng_state,
                                 trim_metrics)

@@ -283,3 +283,6 @@ def test_sampling_knobs():
     torch.manual_seed(0)
     draws = {int(sample_next(logits, prev, temperature=1.0, top_p=1.0)) for _ in range(200)}
     assert draws == {0, 1, 2, 3}
+    # vanishing temperature / top_p: the top token, never a NaN softmax or an empty nucleus
+    for knobs in (dict(temperature=1e-40), dict(temperature=5e-324), dict(temperature=1.0, top_p=1e-300)):
+        assert int(sample_next(logits, prev, **knobs)) == 1, knobs
