@@ -78,3 +78,20 @@ def validate_dpo(obj):
     # the preference signal meaningless, so reject them up front.
     if obj["chosen"][:-1] != obj["rejected"][:-1]:
         raise ValueError("'chosen' and 'rejected' must share the prompt (all messages but the last)")
+
+
+def validate_rlaif(obj):
+    """upstream's rlaif rows: a chat whose last message is a user turn, or a user turn followed by one assistant
+    message (a reference reply; the policy writes its own); an optional string 'answer' is the reference a reward
+    checks against."""
+    if "conversations" not in obj:
+        raise ValueError("missing field 'conversations'")
+    msgs = obj["conversations"]
+    _check_messages(msgs, "conversations")
+    prompt = msgs[:-1] if msgs[-1]["role"] == "assistant" else msgs
+    if not prompt or prompt[-1]["role"] != "user":
+        raise ValueError("the prompt (the conversation without a final assistant reply) must end with a user turn")
+    if "answer" in obj and not isinstance(obj["answer"], str):
+        raise ValueError(f"field 'answer' must be a string, got {type(obj['answer']).__name__}")
+    if "answer" in obj:
+        _check_text(obj["answer"], "field 'answer'")

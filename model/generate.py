@@ -42,10 +42,13 @@ def sample_next(logits, generated, temperature=0.85, top_p=0.85, top_k=0, repeti
 
 @torch.inference_mode()
 def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, temperature=0.85, top_p=0.85,
-                    top_k=0, repetition_penalty=1.0, eos_token_id=None, pad_token_id=0) -> Iterator[torch.Tensor]:
+                    top_k=0, repetition_penalty=1.0, eos_token_id=None, pad_token_id=0,
+                    on_step=None) -> Iterator[torch.Tensor]:
     """Yield the next token of every row ([b] LongTensor) until all rows hit eos or max_new_tokens.
 
     Batches are left-padded (attention_mask 0 on the left). Rows that finished keep yielding pad_token_id.
+    on_step(logits, token), if given, is called before each yield with that step's raw last-position logits [b, V]
+    (the model's own, before repetition penalty, temperature, top-k and top-p; not to be modified) and the token.
     """
     model.eval()
     b, t = input_ids.shape
@@ -62,6 +65,8 @@ def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, t
         logits = model(step_input, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
         token = sample_next(logits, generated, temperature, top_p, top_k, repetition_penalty)
         token = token.masked_fill(done, pad_token_id)
+        if on_step is not None:
+            on_step(logits, token)
         yield token
         done |= token == eos_token_id
         if bool(done.all()):

@@ -376,50 +376,65 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
                 group = []
                 while len(group) < accum and pos.batch_in_epoch + len(group) < n_batches:
                     group.append(next(it))
-                # counted on the host batches: one device→host sync fewer a step (the loss read below is the other)
-                units = torch.stack([loss_fn.count(b) for b in group]).sum().float()
-                group = [_to(b, device) for b in group]
+                prepare = getattr(loss_fn, "prepare", None)
+                if prepare is None:
+                    # counted on the host batches: one device→host sync fewer a step (the loss read below is the other)
+                    units = torch.stack([loss_fn.count(b) for b in group]).sum().float()
+                    group = [_to(b, device) for b in group]
+                else:  # RL: each micro-batch of prompts becomes rollouts of the current policy (and their rewards)
+                    # under the update's autocast, so the old log-probs come from the same forward as the update's
+                    with torch.no_grad(), run.autocast():
+                        group = [prepare(raw_model, _to(b, device)) for b in group]
+                    units = torch.stack([loss_fn.count(b) for b in group]).sum().float()
                 if run.distributed:
                     units = units.to(device)
                     dist.all_reduce(units)
                 lr = lr_at(pos.step, total_steps, args.learning_rate, args.warmup_iters, args.min_lr_ratio)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
-                loss_total, extras = torch.zeros((), device=device), {}
-                for i, batch in enumerate(group):
-                    sync = i == len(group) - 1
-                    ctx = model.no_sync() if run.distributed and not sync and ds_engine is None else \
-                        contextlib.nullcontext()
-                    with ctx:
-                        with run.autocast():
-                            loss_sum, metrics = loss_fn(model, batch)
-                        aux = metrics.pop("aux_loss", None)
-                        # ×world: DDP/DeepSpeed average gradients over ranks, we want a sum over the global units.
-                        loss = loss_sum * run.world_size / units.clamp(min=1)
-                        if aux is not None:
-                            loss = loss + aux / len(group)
-                        if ds_engine is not None:
-                            ds_engine.backward(loss * accum)  # DeepSpeed divides by its accumulation steps
-                            ds_engine.step()
-                        else:
-                            scaler.scale(loss).backward()
-                    loss_total += loss_sum.detach()
-                    for k, v in metrics.items():
-                        extras[k] = extras.get(k, 0.0) + float(v) / len(group)
-                if run.distributed:
-                    dist.all_reduce(loss_total)
-                step_loss = float(loss_total / units.clamp(min=1))
-                if not math.isfinite(step_loss):
-                    raise FloatingPointError(stop_message(f"the loss became {step_loss} (lr {lr:.2e})", pos.step + 1))
-                if ds_engine is None:
-                    scaler.unscale_(optimizer)
-                    if args.grad_clip > 0:  # after backward: DDP has already all-reduced the gradients
-                        norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), args.grad_clip)
-                        if not scaler.is_enabled() and not torch.isfinite(norm):  # fp16's scaler skips such steps
-                            raise FloatingPointError(stop_message(f"the gradient norm became {float(norm)}", pos.step + 1))
-                    scaler.step(optimizer)
-                    scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
+                # RL's inner updates (loss_fn.inner_steps = μ, GRPO's num_iterations): μ optimizer updates on the
+                # same rollouts, one engine step (schedule, logging, checkpoints count rollout batches)
+                inner_steps = getattr(loss_fn, "inner_steps", 1)
+                step_loss, extras = 0.0, {}
+                for _inner in range(inner_steps):
+                    loss_total = torch.zeros((), device=device)
+                    for i, batch in enumerate(group):
+                        sync = i == len(group) - 1
+                        ctx = model.no_sync() if run.distributed and not sync and ds_engine is None else \
+                            contextlib.nullcontext()
+                        with ctx:
+                            with run.autocast():
+                                loss_sum, metrics = loss_fn(model, batch)
+                            aux = metrics.pop("aux_loss", None)
+                            # ×world: DDP/DeepSpeed average gradients over ranks, we want a sum over the global units.
+                            loss = loss_sum * run.world_size / units.clamp(min=1)
+                            if aux is not None:
+                                loss = loss + aux / len(group)
+                            if ds_engine is not None:
+                                ds_engine.backward(loss * accum)  # DeepSpeed divides by its accumulation steps
+                                ds_engine.step()
+                            else:
+                                scaler.scale(loss).backward()
+                        loss_total += loss_sum.detach()
+                        for k, v in metrics.items():
+                            extras[k] = extras.get(k, 0.0) + float(v) / (len(group) * inner_steps)
+                    if run.distributed:
+                        dist.all_reduce(loss_total)
+                    inner_loss = float(loss_total / units.clamp(min=1))
+                    if not math.isfinite(inner_loss):
+                        raise FloatingPointError(stop_message(f"the loss became {inner_loss} (lr {lr:.2e})",
+                                                              pos.step + 1))
+                    step_loss += inner_loss / inner_steps
+                    if ds_engine is None:
+                        scaler.unscale_(optimizer)
+                        if args.grad_clip > 0:  # after backward: DDP has already all-reduced the gradients
+                            norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), args.grad_clip)
+                            if not scaler.is_enabled() and not torch.isfinite(norm):  # fp16's scaler skips such steps
+                                raise FloatingPointError(stop_message(f"the gradient norm became {float(norm)}",
+                                                                      pos.step + 1))
+                        scaler.step(optimizer)
+                        scaler.update()
+                        optimizer.zero_grad(set_to_none=True)
                 pos.batch_in_epoch += len(group)
                 pos.step += 1
                 pos.tokens += int(units)

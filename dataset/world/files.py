@@ -90,6 +90,7 @@ def make_world(
     n_dpo_heldout: int = 200,
     n_reason: int = 2000,
     n_reason_heldout: int = 200,
+    n_rlaif: int = 2000,
     n_exam_val: int = 200,
     n_exam_test: int = 200,
     train_fraction: float = 0.5,
@@ -130,10 +131,11 @@ def make_world(
     files["lora_identity.jsonl"] = write_jsonl(out / "lora_identity.jsonl", lora_train)
     files["lora_identity_heldout.jsonl"] = write_jsonl(out / "lora_identity_heldout.jsonl", lora_heldout)
 
-    reason, direct, reason_heldout = build_reason(seed, n_reason, n_reason_heldout)
+    reason, direct, reason_heldout, rlaif = build_reason(seed, n_reason, n_reason_heldout, n_rlaif)
     files["reason.jsonl"] = write_jsonl(out / "reason.jsonl", reason)
     files["reason_direct.jsonl"] = write_jsonl(out / "reason_direct.jsonl", direct)
     files["reason_heldout.jsonl"] = write_jsonl(out / "reason_heldout.jsonl", reason_heldout)
+    files["rlaif.jsonl"] = write_jsonl(out / "rlaif.jsonl", rlaif)  # RL prompts; judged on reason_heldout.jsonl
 
     for subject, splits in build_exam(people, seed, n_exam_val, n_exam_test).items():
         for split, rows in splits.items():

@@ -166,7 +166,9 @@ def direct_reply(final: str) -> str:
     return "<answer>\n" + final + "\n</answer>"
 
 
-def build_reason(seed, n_train, n_heldout) -> tuple[list[dict], list[dict], list[dict]]:
+def build_reason(seed, n_train, n_heldout, n_rl=0) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """(reason, reason_direct, reason_heldout, rlaif): rlaif holds n_rl RL prompts drawn from the TRAIN number
+    combinations (upstream's rlaif layout plus the reference answer), so reason_heldout stays unseen by RL too."""
     rng = seeded_rng(seed, "reason")
     train_keys, heldout_keys = {}, {}
     for kind in REASON_KINDS:
@@ -191,4 +193,10 @@ def build_reason(seed, n_train, n_heldout) -> tuple[list[dict], list[dict], list
         seen.add(q)
         heldout.append({"conversations": [msg("user", q), msg("assistant", think_reply(steps, final))],
                         "answer": final, "lang": lang, "kind": kind})
-    return reason, direct, heldout
+    rl_rng, rlaif = seeded_rng(seed, "rlaif"), []
+    for i in range(n_rl):
+        kind, lang = REASON_KINDS[i % len(REASON_KINDS)], LANGS[(i // len(REASON_KINDS)) % 2]
+        q, steps, final = render_reason(kind, rl_rng.choice(train_keys[kind]), lang, rl_rng)
+        rlaif.append({"conversations": [msg("user", q), msg("assistant", think_reply(steps, final))],
+                      "answer": final, "lang": lang, "kind": kind})
+    return reason, direct, heldout, rlaif

@@ -227,6 +227,24 @@ def build_corpus() -> list[Case]:
     add("garbage line", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n")  # a TLS hello, roughly
     add("bare LF", b"GET /health HTTP/1.1\nhost: x\nconnection: close\n\n")
     add("empty line only", b"\r\n\r\n")
+    # logprobs: the types and ranges of logprobs / top_logprobs / return_tokens_as_token_ids, together and streamed
+    for lp, top, ids in [(True, 0, None), (True, 20, True), (True, 21, None), (True, -1, None), (True, 5.0, None),
+                         (True, "5", None), (True, True, None), (True, 10 ** 20, None), (True, None, "x"),
+                         (True, None, 1), (False, 5, None), (None, 5, None), (None, None, True), (1, None, None),
+                         ("true", None, None), ([True], None, None), ({"a": 1}, 3, None)]:
+        for stream in (False, True):
+            fields = {k: v for k, v in (("logprobs", lp), ("top_logprobs", top), ("return_tokens_as_token_ids", ids))
+                      if v is not None}
+            post(f"logprobs {lp!r} top={top!r} ids={ids!r} stream={stream}", chat_body(stream=stream, **fields))
+    for literal in ["NaN", "1e999", "-0", "20.0", str(2 ** 63)]:
+        post(f"number top_logprobs={literal}", b'{"messages": [{"role": "user", "content": "hi"}], "logprobs": true, '
+                                                b'"top_logprobs": %s}' % literal.encode())
+    # POST /v1/load_weights on a server without --weights_dir: 404 with the key, 401 without, never a 5xx
+    for body in [b'{"path": "x.pth"}', b'{"path": "../../etc/passwd"}', b"{", b'{"path": ' + nest(1000) + b"}",
+                 b'{"path": "\\ud800.pth"}', b"[]"]:
+        post(f"load_weights off {body[:30]!r}", body, path="/v1/load_weights")
+    add("load_weights off no key", http(path="/v1/load_weights", body=b'{"path": "x.pth"}', auth=False))
+    add("load_weights GET", http("GET", "/v1/load_weights"))
     return cases
 
 
@@ -378,3 +396,52 @@ def test_a_failure_mid_stream_ends_the_stream_with_an_error_event_then_done(tiny
         model.calls = 0  # not streamed: a genuine server error stays a 500, in OpenAI's shape
         r = client.post(CHAT_PATH, json={"messages": [USER]})
         assert r.status_code == 500 and r.json()["error"]["type"] == "server_error"
+
+
+def test_hostile_load_weights_requests_get_4xx_and_leave_the_weights_alone(tmp_path, tiny_tokenizer_dir):
+    """POST /v1/load_weights enabled (--weights_dir), in-process: junk bodies and paths never get a 5xx, never change
+    the served weights, and a good file still loads afterwards."""
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(MiniMindConfig(**CONFIG))
+    wdir = tmp_path / "policy"
+    (wdir / "sub").mkdir(parents=True)
+    save_native(MiniMindForCausalLM(MiniMindConfig(**CONFIG)), str(wdir / "good.pth"))
+    save_native(MiniMindForCausalLM(MiniMindConfig(**{**CONFIG, "num_hidden_layers": 1})), str(wdir / "short.pth"))
+    torch.save({"model.norm.weight": torch.full((32,), float("inf"))}, wdir / "inf.pth")
+    torch.save([1, 2, 3], wdir / "list.pth")
+    torch.save({k: v.to(torch.int32) for k, v in model.state_dict().items()}, wdir / "ints.pth")
+    torch.save({"a": torch.zeros(2)}, wdir / "foreign.pth")
+    (wdir / "empty.pth").write_bytes(b"")
+    (wdir / "zip.pth").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    (wdir / "dir.pth").mkdir()
+    (tmp_path / "outside.pth").write_bytes((wdir / "good.pth").read_bytes())
+    (wdir / "sub" / "out.pth").symlink_to(tmp_path / "outside.pth")
+    (wdir / "up").symlink_to(tmp_path)
+    (wdir / "loop.pth").symlink_to(wdir / "loop.pth")
+    args = SimpleNamespace(api_key=KEY, weights_dir=str(wdir), max_body_bytes=MAX_BODY, body_timeout=BODY_TIMEOUT,
+                           max_new_tokens=2, temperature=0.0, top_p=1.0, top_k=0, repetition_penalty=1.0,
+                           load_from=None, quantize="none")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    paths = ["../outside.pth", "sub/out.pth", "up/outside.pth", "loop.pth", "dir.pth", "sub", ".", "/", "", " ",
+             str(tmp_path / "outside.pth"), "//good.pth", "./../policy/good.pth", "good.pth\x00.txt", "\\..\\x.pth",
+             "good.PTH", "good.pth/", "~/good.pth", "%2e%2e/good.pth", "a" * 300 + ".pth", "a/" * 3000 + "x.pth",
+             "short.pth", "inf.pth", "list.pth", "ints.pth", "foreign.pth", "empty.pth", "zip.pth", "北京.pth",
+             "\U0001F600.pth"]
+    bodies = [json.dumps({"path": p}).encode() for p in paths]
+    bodies += [json.dumps({"path": v}).encode() for v in [None, 5, 1.5, True, [], {}, ["good.pth"], {"a": "b"}]]
+    bodies += [b"", b"{", b"[]", b"null", b'"good.pth"', b'{"path": "\\ud800.pth"}', b'{"path": "\xff.pth"}',
+               b'{"path": ' + nest(5000, b'"x"') + b"}", b'{"path": "x' + b"y" * (MAX_BODY + 10) + b'.pth"}',
+               b'{"path": "good.pth", "path": 5}', b'{"paths": "good.pth"}']
+    with TestClient(create_app(Engine(model, load_tokenizer(tiny_tokenizer_dir), "cpu", CONTEXT), args, "m"),
+                    raise_server_exceptions=False) as client:
+        for body in bodies:
+            r = client.post("/v1/load_weights", content=body, headers={"authorization": f"Bearer {KEY}"})
+            assert 400 <= r.status_code < 500, (body[:80], r.status_code, r.text[:300])
+            assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+        r = client.post("/v1/load_weights", json={"path": "good.pth"}, headers={"authorization": f"Bearer {KEY}"})
+        assert r.status_code == 200 and r.json()["loaded"] == "good.pth"
+        assert not all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+        r = client.post(CHAT_PATH, json={"messages": [USER], "logprobs": True},
+                        headers={"authorization": f"Bearer {KEY}"})
+        assert r.status_code == 200 and len(r.json()["choices"][0]["logprobs"]["content"]) >= 1

@@ -235,3 +235,9 @@ def test_chat_client_through_stdin(env):
 def test_missing_weights_is_a_clear_startup_error(env):
     _, err = env.missing.communicate(timeout=120)
     assert env.missing.returncode != 0 and "no checkpoint at" in err and "Traceback" not in err
+
+
+def test_load_weights_is_off_without_weights_dir(env):
+    r = httpx.post(env.url + "/v1/load_weights", json={"path": "full_sft_32.pth"}, headers=AUTH)
+    assert r.status_code == 404 and "--weights_dir" in r.json()["error"]["message"]
+    assert httpx.post(env.url + "/v1/load_weights", json={"path": "full_sft_32.pth"}).status_code == 401

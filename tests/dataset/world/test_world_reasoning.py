@@ -47,7 +47,7 @@ def test_reason_heldout_is_new_and_consistent(out):
 
 def test_reason_problem_spaces_are_split_not_shared():
     # Held-out problems must need arithmetic that was never worked out in training: check the key split directly.
-    rows_train, _, rows_heldout = build_reason(seed=0, n_train=600, n_heldout=120)
+    rows_train, _, rows_heldout, _ = build_reason(seed=0, n_train=600, n_heldout=120)
     assert not set(user_texts(rows_train)) & set(user_texts(rows_heldout))
     for kind in REASON_KINDS:
         assert len(reason_problem_space(kind)) >= 40, kind

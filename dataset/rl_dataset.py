@@ -1,0 +1,53 @@
+"""Prompts for RL from rewards (upstream's rlaif jsonl), with the reference a reward checks against.
+
+    {"conversations": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}], "answer": "7"}
+
+The prompt is the conversation without a final assistant message, rendered with the chat template and the
+generation prompt (`<|im_start|>assistant\\n`); the reference is the row's "answer", else that final assistant
+message's content (upstream's files carry a reply there), else "". Prompts longer than max_seq_len are refused with
+file:line (cutting a prompt would change the task the reward checks).
+"""
+import torch
+
+from dataset.lm_dataset import _JsonlDataset
+from dataset.validate import validate_rlaif
+
+
+class RLAIFDataset(_JsonlDataset):
+    """Returns {"prompt_ids": LongTensor[p], "prompt": str, "reference": str}; batch with `collate_prompts`."""
+
+    validator = staticmethod(validate_rlaif)
+
+    def __init__(self, data_path, tokenizer, max_seq_len=512, skip_bad_lines=False, cache_dir=None):
+        super().__init__(data_path, tokenizer, max_seq_len, skip_bad_lines, cache_dir)
+
+    def row(self, i):
+        obj = self.index[i]
+        msgs = obj["conversations"]
+        prompt_msgs, reply = (msgs[:-1], msgs[-1]["content"]) if msgs[-1]["role"] == "assistant" else (msgs, "")
+        return prompt_msgs, obj.get("answer", reply)
+
+    def __getitem__(self, i):
+        prompt_msgs, reference = self.row(i)
+        try:
+            text = self.tokenizer.apply_chat_template(prompt_msgs, tokenize=False, add_generation_prompt=True)
+        except Exception as e:
+            raise ValueError(f"{self.index.where(i)}: {e}") from e
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) > self.max_seq_len:
+            raise ValueError(f"{self.index.where(i)}: the prompt is {len(ids)} tokens, longer than --max_seq_len "
+                             f"{self.max_seq_len} (raise it, or drop the row)")
+        return {"prompt_ids": torch.tensor(ids, dtype=torch.long), "prompt": text, "reference": reference}
+
+
+def collate_prompts(items, pad_id: int = 0):
+    """Left-pad prompts into one batch: {"prompt_ids", "prompt_mask", "prompt", "reference"}."""
+    width = max(len(it["prompt_ids"]) for it in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, it in enumerate(items):
+        n = len(it["prompt_ids"])
+        ids[row, width - n:] = it["prompt_ids"]
+        mask[row, width - n:] = 1
+    return {"prompt_ids": ids, "prompt_mask": mask, "prompt": [it["prompt"] for it in items],
+            "reference": [it["reference"] for it in items]}

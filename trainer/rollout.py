@@ -1,0 +1,129 @@
+"""Rollouts: sample completions for a batch of prompts and keep what a policy-gradient update needs.
+
+    rollout = LocalRollout(max_new_tokens=96, temperature=1.0)(model, prompt_ids, num_generations=8)
+    rollout.completion_ids, rollout.completion_mask, rollout.logps     # [B·G, C] each
+
+Every prompt is repeated `num_generations` times in a row, so rows g·G … g·G+G−1 are one prompt's group. Prompts
+are left-padded (every row's last prompt token in the same column, so one step of the static-KV decoder serves the
+batch); completions are right-padded with the pad id after each row's EOS. `completion_mask` is 1 for every sampled
+token up to and including the EOS: the EOS is an action the policy took, and its log-prob is trained like the rest.
+
+`logps` are log-probabilities of the sampled tokens under the sampling distribution, log softmax(logits / T), in
+float32 — the same quantity `token_logps` computes from a training forward, so a trainer can compare the two (the
+importance ratio of an update on the data it just sampled is exactly 1). Two backends produce a Rollout:
+LocalRollout (our model, in process) and OpenAIRollout (any OpenAI-compatible server: scripts/serve_openai_api.py,
+vLLM, SGLang; see trainer/rollout_server.py).
+"""
+from dataclasses import dataclass
+
+import torch
+
+from model.generate import sample_next
+from model.model_minimind import KVCache, MiniMindForCausalLM
+
+
+@dataclass
+class Rollout:
+    prompt_ids: torch.Tensor  # [N, P] left-padded
+    prompt_mask: torch.Tensor  # [N, P] 1 = real token
+    completion_ids: torch.Tensor  # [N, C] right-padded
+    completion_mask: torch.Tensor  # [N, C] 1 = sampled token (EOS included)
+    logps: torch.Tensor  # [N, C] float32 log-prob of each sampled token at sampling time, 0 where masked
+    finished: torch.Tensor  # [N] bool: the row ended with EOS (else it hit max_new_tokens)
+
+    def sequences(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input_ids, attention_mask) of prompt + completion, for a training forward."""
+        return (torch.cat([self.prompt_ids, self.completion_ids], 1),
+                torch.cat([self.prompt_mask, self.completion_mask], 1))
+
+
+def left_pad_ids(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(prompts):
+        if not seq:
+            raise ValueError(f"prompt {row} is empty")
+        ids[row, width - len(seq):] = torch.as_tensor(seq)
+        mask[row, width - len(seq):] = 1
+    return ids, mask
+
+
+def token_logps(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """log softmax(logits / T)[token] per position, in float32: logits [..., V], tokens [...]."""
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    return logits.log_softmax(-1).gather(-1, tokens[..., None]).squeeze(-1)
+
+
+def completion_logps(model, rollout_or_ids, attention_mask=None, n_completion=None, temperature=1.0,
+                     return_hidden=False):
+    """Log-probs of the completion tokens under `model` from one full forward (the training side).
+    Accepts a Rollout, or (input_ids, attention_mask, n_completion). Returns [N, C] (and the hidden states at the
+    positions that predict each completion token, [N, C, d], with return_hidden — a value head reads them)."""
+    if isinstance(rollout_or_ids, Rollout):
+        ids, attention_mask = rollout_or_ids.sequences()
+        n_completion = rollout_or_ids.completion_ids.shape[1]
+    else:
+        ids = rollout_or_ids
+    # the logits at position t predict token t+1: the C completion tokens are predicted by positions [-C-1, -1)
+    out = model(ids, attention_mask=attention_mask, logits_to_keep=n_completion + 1)
+    logits = out.logits[:, :-1]
+    return token_logps(logits, ids[:, -n_completion:], temperature)
+
+
+class LocalRollout:
+    """Batched sampling with our static-KV decoder (model/generate.py's sampling rule), recording log-probs."""
+
+    def __init__(self, max_new_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
+                 eos_token_id: int = 2, pad_token_id: int = 0):
+        if temperature <= 0:
+            raise ValueError("rollouts sample: temperature must be > 0 (the policy is softmax(logits / T))")
+        self.max_new_tokens, self.temperature, self.top_p, self.top_k = max_new_tokens, temperature, top_p, top_k
+        self.eos_token_id, self.pad_token_id = eos_token_id, pad_token_id
+
+    @torch.no_grad()
+    def __call__(self, model, prompt_ids, prompt_mask=None, num_generations: int = 1) -> Rollout:
+        """prompt_ids: [B, P] left-padded tensor (with prompt_mask) or a list of id lists."""
+        if isinstance(prompt_ids, list):
+            prompt_ids, prompt_mask = left_pad_ids(prompt_ids, self.pad_token_id)
+        device = next(model.parameters()).device
+        prompt_ids = prompt_ids.repeat_interleave(num_generations, 0).to(device)
+        prompt_mask = prompt_mask.repeat_interleave(num_generations, 0).to(device)
+        was_training = model.training
+        model.eval()
+        try:
+            return self._sample(model, prompt_ids, prompt_mask)
+        finally:
+            model.train(was_training)
+
+    def _sample(self, model, prompt_ids, prompt_mask) -> Rollout:
+        n, p = prompt_ids.shape
+        padded = not bool(prompt_mask.all())
+        mask = prompt_mask if padded else None
+        cache = KVCache(model.config, p + self.max_new_tokens) if isinstance(model, MiniMindForCausalLM) else None
+        done = torch.zeros(n, dtype=torch.bool, device=prompt_ids.device)
+        tokens, logps, live = [], [], []
+        generated, step_input = prompt_ids, prompt_ids
+        for _ in range(self.max_new_tokens):
+            out = model(step_input, attention_mask=mask, cache=cache, use_cache=cache is None, logits_to_keep=1)
+            if cache is None:
+                cache = out.cache
+            logits = out.logits[:, -1].float()
+            token = sample_next(logits, generated, self.temperature, self.top_p, self.top_k)
+            logp = token_logps(logits, token, self.temperature)
+            live.append(~done)
+            token = token.masked_fill(done, self.pad_token_id)
+            tokens.append(token)
+            logps.append(logp.masked_fill(done, 0.0))
+            done = done | (token == self.eos_token_id)
+            if bool(done.all()):
+                break
+            generated = torch.cat([generated, token[:, None]], 1)
+            step_input = token[:, None]
+            if mask is not None:
+                mask = torch.cat([mask, mask.new_ones(n, 1)], 1)
+        completion_mask = torch.stack(live, 1).long()
+        return Rollout(prompt_ids, prompt_mask, torch.stack(tokens, 1), completion_mask, torch.stack(logps, 1),
+                       done)
