@@ -127,7 +127,14 @@ class Runtime:
     def build_model(self, vocab_size: int, **config_overrides) -> MiniMindForCausalLM:
         """A fresh model from the size flags, or --from_weight's weights (resume state is loaded later)."""
         config = config_from_args(self.args, vocab_size=vocab_size, **config_overrides)
+        # The same initial weights on every rank: DDP would broadcast rank 0's anyway, but a copy taken before
+        # that (DPO's or RL's frozen reference) must match too. Rank 0's random stream is the one setup() seeded
+        # (seed + 0), so single-process runs are unchanged; other ranks get their own stream back afterwards.
+        stream = torch.get_rng_state()
+        torch.manual_seed(self.args.seed)
         model = MiniMindForCausalLM(config)
+        if self.rank:
+            torch.set_rng_state(stream)
         if self.args.from_weight and self.args.from_weight != "none":
             path = self.weight_file(self.args.from_weight)
             if not os.path.isfile(path):
@@ -368,9 +375,12 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
         while not stop and pos.epoch < args.epochs:
             sampler = EpochSampler(len(dataset), args.seed, pos.epoch, run.rank, run.world_size,
                                    skip=pos.batch_in_epoch * args.batch_size * run.world_size)
+            # its own generator: a loader draws its workers' base seed when iterated, and from the global stream
+            # that would shift RL's sampling after a resume (the stream is restored before the loader starts)
             loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, sampler=sampler,
                                                  num_workers=workers, collate_fn=collate_fn,
-                                                 pin_memory=device.type == "cuda", drop_last=False)
+                                                 pin_memory=device.type == "cuda", drop_last=False,
+                                                 generator=torch.Generator().manual_seed(args.seed * 1000 + pos.epoch))
             it = iter(loader)
             while pos.batch_in_epoch < n_batches:
                 group = []

@@ -41,5 +41,7 @@ def build_rollout(args, tokenizer):
     from trainer.rollout_server import OpenAIRollout
     if not args.rollout_url:
         raise SystemExit("--rollout_backend openai needs --rollout_url (e.g. http://127.0.0.1:8998/v1)")
+    if args.rollout_weights_dir and not args.rollout_api_key:
+        raise SystemExit("--rollout_weights_dir needs --rollout_api_key: the server reloads weights only with its key")
     return OpenAIRollout(args.rollout_url, tokenizer, args.max_gen_len, args.temperature, args.top_p,
                          api_key=args.rollout_api_key, weights_dir=args.rollout_weights_dir)

@@ -74,12 +74,13 @@ def completion_logps(model, rollout_or_ids, attention_mask=None, n_completion=No
 
 
 class LocalRollout:
-    """Batched sampling with our static-KV decoder (model/generate.py's sampling rule), recording log-probs."""
+    """Batched sampling with our static-KV decoder (model/generate.py's sampling rule), recording log-probs.
+    temperature 0 decodes greedily (evaluation, benchmarks); RL samples at T > 0."""
 
     def __init__(self, max_new_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
                  eos_token_id: int = 2, pad_token_id: int = 0):
-        if temperature <= 0:
-            raise ValueError("rollouts sample: temperature must be > 0 (the policy is softmax(logits / T))")
+        if temperature < 0:
+            raise ValueError("temperature must be >= 0 (0: greedy, for evaluation and benchmarks)")
         self.max_new_tokens, self.temperature, self.top_p, self.top_k = max_new_tokens, temperature, top_p, top_k
         self.eos_token_id, self.pad_token_id = eos_token_id, pad_token_id
 
@@ -112,7 +113,7 @@ class LocalRollout:
                 cache = out.cache
             logits = out.logits[:, -1].float()
             token = sample_next(logits, generated, self.temperature, self.top_p, self.top_k)
-            logp = token_logps(logits, token, self.temperature)
+            logp = token_logps(logits, token, self.temperature or 1.0)  # greedy: the log-probs of the model itself
             live.append(~done)
             token = token.masked_fill(done, self.pad_token_id)
             tokens.append(token)

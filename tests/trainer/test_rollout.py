@@ -55,7 +55,7 @@ def test_left_pad_refuses_empty_prompt():
     with pytest.raises(ValueError, match="prompt 1 is empty"):
         left_pad_ids([[1, 2], []], PAD)
     with pytest.raises(ValueError):
-        LocalRollout(temperature=0)
+        LocalRollout(temperature=-1)
 
 
 class _Tok:
