@@ -39,8 +39,43 @@ def plot_curves(out_dir: str, stages: dict) -> list[str]:
     return pngs
 
 
+def plot_rl_curves(out_dir: str, report: dict) -> list[str]:
+    """Reward and sampled answer accuracy per logged step of the RL stages (grpo, ppo)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    pngs = []
+    for stage in ("grpo", "grpo_facts", "ppo_facts"):
+        log = report.get(stage, {}).get("metrics")
+        if not log or not os.path.isfile(log):
+            continue
+        with open(log) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        steps = [r["step"] for r in rows]
+        ax.plot(steps, [r["reward"] for r in rows], label="reward")
+        if rows and "reward/answer" in rows[0]:
+            ax.plot(steps, [r["reward/answer"] for r in rows], label="sampled answers right")
+        ax.set(xlabel="step (one batch of rollouts)", title=f"{stage}: training prompts")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"reward_{stage}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        pngs.append(os.path.basename(path))
+    return pngs
+
+
 def pct(x):
     return f"{100 * x:.1f}%"
+
+
+def rl_rows(name: str, x: dict) -> list[tuple]:
+    return [(name, "sampled training reward, first → last fifth of the run",
+             f"{x['reward_first']:.3f} → {x['reward_last']:.3f}", ""),
+            (name, "KL to the starting model per token, last fifth (max over the run)",
+             f"{x['kl_last']:.4f} ({x['kl_max']:.4f})", "")]
 
 
 def post_training_lines(r: dict) -> list[str]:
@@ -74,6 +109,18 @@ def post_training_lines(r: dict) -> list[str]:
                   f"{m['heldout_loss']:.3f}", f"{d['heldout_loss']:.3f}"),
                  ("MoE", "expert load, worst layer (max/mean tokens; 1 = even)",
                   f"{m['expert_load']['max_over_mean_worst_layer']:.2f}", "")]
+    if "grpo" in r:
+        x = r["grpo"]
+        rows += [("GRPO, arithmetic", "held-out accuracy (vs the reasoning model it starts from)", pct(x["acc"]),
+                  pct(x["acc_start"]))]
+        rows += rl_rows("GRPO, arithmetic", x)
+    for key, name in (("grpo_facts", "GRPO, facts"), ("ppo_facts", "PPO, facts")):
+        if key in r:
+            x = r[key]
+            rows += [(name, "held-out fact QA (vs the SFT model)", pct(x["qa"]["all"]), pct(x["qa_start"]["all"]))]
+            rows += [(name, f"… {kind}", pct(x["qa"][kind]), pct(x["qa_start"][kind]))
+                     for kind in x["qa"] if kind.endswith("paraphrase")]
+            rows += rl_rows(name, x)
     if not rows:
         return []
     return ["", "## Post-training stages (`--all`)", "", "| stage | measure | result | baseline |", "|---|---|---|---|"] \
@@ -84,7 +131,7 @@ def write_report(out_dir: str, report: dict):
     report.setdefault("environment", {})["git_commit"] = git_commit()
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=2, ensure_ascii=False)
-    pngs = plot_curves(out_dir, report.get("stages", {}))
+    pngs = plot_curves(out_dir, report.get("stages", {})) + plot_rl_curves(out_dir, report)
     env = report["environment"]
     lines = ["# MiniMind quickstart report", "",
              f"torch {env.get('torch')} · {env.get('device')} ({env.get('threads')} threads) · "
@@ -123,7 +170,7 @@ def write_report(out_dir: str, report: dict):
         for s in report["samples"]:
             lines += [f"- **user:** {s['user']}  ", f"  **assistant:** {s['assistant']}"]
     if pngs:
-        lines += ["", "## Loss curves", ""] + [f"![{p}]({p})" for p in pngs]
+        lines += ["", "## Loss and reward curves", ""] + [f"![{p}]({p})" for p in pngs]
     with open(os.path.join(out_dir, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 

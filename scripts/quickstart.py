@@ -1,7 +1,8 @@
 """The whole MiniMind pipeline on the embedded synthetic world, on a laptop CPU, in minutes.
 
     python scripts/quickstart.py            # world → tokenizer → pretrain → SFT → evaluate → chat → export → report
-    python scripts/quickstart.py --all      # + LoRA, DPO, distillation, reasoning, MoE vs dense (scripts/quickstart_all.py)
+    python scripts/quickstart.py --all      # + LoRA, DPO, distillation, reasoning, MoE vs dense, GRPO, PPO
+                                            #   (scripts/quickstart_all.py)
 
 Every stage runs through the same command-line scripts a user runs (train_pretrain.py, train_full_sft.py,
 export_model.py), so this file is also the living spec of how the pieces fit. Results: out/report.md, out/report.json.
@@ -67,7 +68,8 @@ def main():
     p.add_argument("--sft_lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("--all: the post-training stages")
-    g.add_argument("--all", action="store_true", help="also run LoRA, DPO, distillation, reasoning, MoE vs dense")
+    g.add_argument("--all", action="store_true",
+                   help="also run LoRA, DPO, distillation, reasoning, MoE vs dense, GRPO and PPO")
     g.add_argument("--lora_steps", type=int, default=240)
     g.add_argument("--lora_lr", type=float, default=4e-3)
     g.add_argument("--dpo_steps", type=int, default=250)
@@ -78,6 +80,14 @@ def main():
     g.add_argument("--reason_steps", type=int, default=400)
     g.add_argument("--reason_lr", type=float, default=2e-3)
     g.add_argument("--moe_steps", type=int, default=300)
+    g.add_argument("--rl_prompts", type=int, default=8, help="GRPO/PPO: prompts per step")
+    g.add_argument("--rl_generations", type=int, default=8, help="GRPO/PPO: samples per prompt")
+    g.add_argument("--grpo_reward_weights", default="1,0.2", help="arithmetic GRPO: weights of answer,steps")
+    g.add_argument("--grpo_steps", type=int, default=150)
+    g.add_argument("--grpo_lr", type=float, default=2e-5)
+    g.add_argument("--grpo_beta", type=float, default=0.0)
+    g.add_argument("--facts_steps", type=int, default=100, help="fact-QA GRPO and PPO")
+    g.add_argument("--facts_lr", type=float, default=5e-5)
     args = p.parse_args()
     t_start = time.time()
     out, world, tok_dir = args.out_dir, os.path.join(args.out_dir, "world"), os.path.join(args.out_dir, "tokenizer")
@@ -163,7 +173,7 @@ def main():
     # 8. (--all) post-training stages, each with its own measured effect
     if args.all:
         from scripts.quickstart_all import Stages
-        stages = Stages(args, sh, common, out, world, tokenizer, config, sft_qa=report["sft"]["qa_exact_match"])
+        stages = Stages(args, sh, common, out, world, tokenizer, config, sft_by_kind=by_group)
         results, wall_times = stages.run_all()
         report.update(results)
         report["stages"].update(wall_times)

@@ -6,6 +6,9 @@ Every stage runs the user-facing script (train_lora.py, train_dpo.py, ...) on th
   distill  a smaller student pretrained with the teacher's logits vs the same student on labels only
   reason   held-out arithmetic accuracy when trained on <think> traces vs on direct answers, same budget
   moe      MoE vs dense pretraining at equal active parameters and tokens, and the experts' load
+  grpo     held-out arithmetic accuracy after GRPO on the reasoning model's own samples (vs that model), the KL
+  grpo_facts / ppo_facts   held-out fact QA (paraphrased questions above all) after GRPO / PPO on train-half
+           people's questions (vs the SFT model), the KL
 Budgets are CPU-sized; the stage scripts' defaults are upstream's GPU recipes.
 """
 import copy
@@ -38,11 +41,13 @@ def flags(size: dict) -> list[str]:
 
 
 class Stages:
-    def __init__(self, args, sh, common, out, world, tokenizer, config, sft_qa: float):
+    def __init__(self, args, sh, common, out, world, tokenizer, config, sft_by_kind: dict):
         """The quickstart's flags (args), its way to run a stage script (sh) with the flags every stage shares
-        (common), its output and world folders, the tokenizer and model config, and the SFT model's held-out QA."""
+        (common), its output and world folders, the tokenizer and model config, and the SFT model's held-out QA
+        (overall and by language/kind)."""
         self.args, self.sh, self.common, self.out, self.world = args, sh, common, out, world
-        self.tokenizer, self.config, self.sft_qa = tokenizer, config, sft_qa
+        self.tokenizer, self.config = tokenizer, config
+        self.sft_by_kind, self.sft_qa = sft_by_kind, sft_by_kind["all"]
         self.heldout_qa = read_jsonl(os.path.join(world, "qa_heldout.jsonl"))
 
     def native(self, stage, **size):
@@ -137,10 +142,51 @@ class Stages:
                                                        os.path.join(self.world, "pretrain_heldout.jsonl"))
         return res
 
+    def rl(self, script, stage, data, start, max_gen_len, rewards, weights, lr, steps, *extra) -> dict:
+        """One RL run (train_grpo.py / train_ppo.py) from the `start` weights on `data`, and its training curve."""
+        a = self.args
+        self.sh(script, *self.common, "--data_path", os.path.join(self.world, data), "--from_weight", start,
+                "--save_weight", stage, "--batch_size", str(a.rl_prompts), "--num_generations", str(a.rl_generations),
+                "--max_gen_len", str(max_gen_len), "--max_seq_len", "160", "--learning_rate", str(lr),
+                "--warmup_iters", "5", "--max_steps", str(steps), "--reward_funcs", rewards, "--reward_weights",
+                weights, "--log_interval", "5", *extra)
+        log = os.path.join(self.out, "logs", f"{stage}_{self.config.hidden_size}.jsonl")
+        curve = read_jsonl(log)
+        window = max(1, len(curve) // 5)  # first and last fifth of the logged steps
+        mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+        return {"reward_first": mean(curve[:window], "reward"), "reward_last": mean(curve[-window:], "reward"),
+                "kl_last": mean(curve[-window:], "kl"), "kl_max": max(r["kl"] for r in curve), "metrics": log}
+
+    def grpo(self):
+        """Arithmetic: from the trace-trained reasoning model on rlaif.jsonl (train number combinations), judged on
+        reason_heldout.jsonl (held-out combinations) against the model it started from."""
+        a = self.args
+        out = self.rl("train_grpo.py", "grpo", "rlaif.jsonl", "reason_trace", 96, "answer,steps",
+                      a.grpo_reward_weights, a.grpo_lr, a.grpo_steps, "--beta", str(a.grpo_beta))
+        heldout = read_jsonl(os.path.join(self.world, "reason_heldout.jsonl"))
+        start = reasoning_accuracy(self.native("reason_trace"), self.tokenizer, heldout)
+        res = reasoning_accuracy(self.native("grpo"), self.tokenizer, heldout)
+        return {**out, "acc": res["acc"], "acc_start": start["acc"], "well_formed": res["well_formed"],
+                "examples": res["examples"]}
+
+    def facts_rl(self, script, stage, lr, steps):
+        """Fact questions about train-half people (echo and paraphrase wording) from the SFT model, judged on the
+        held-out people's questions (qa_heldout.jsonl) against the SFT model: paraphrased questions are the ones
+        SFT never taught, so that is where an effect can show."""
+        out = self.rl(script, stage, "rlaif_facts.jsonl", "full_sft", 32, "fact", "1", lr, steps)
+        by_kind = exact_match(*self.qa(self.native(stage)), check_fact_answer)
+        return {**out, "qa": by_kind, "qa_start": self.sft_by_kind}
+
+    def grpo_facts(self):
+        return self.facts_rl("train_grpo.py", "grpo_facts", self.args.facts_lr, self.args.facts_steps)
+
+    def ppo_facts(self):
+        return self.facts_rl("train_ppo.py", "ppo_facts", self.args.facts_lr, self.args.facts_steps)
+
     def run_all(self) -> tuple[dict, dict]:
         """(results by stage, {stage: {"wall_time_s": …}})."""
         results, wall_times = {}, {}
-        for name in ("lora", "dpo", "distill", "reason", "moe"):
+        for name in ("lora", "dpo", "distill", "reason", "moe", "grpo", "grpo_facts", "ppo_facts"):
             t = time.time()
             res = getattr(self, name)()
             wall_times["moe_vs_dense" if name == "moe" else name] = {"wall_time_s": time.time() - t}

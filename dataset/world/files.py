@@ -91,6 +91,7 @@ def make_world(
     n_reason: int = 2000,
     n_reason_heldout: int = 200,
     n_rlaif: int = 2000,
+    n_rlaif_facts: int = 720,
     n_exam_val: int = 200,
     n_exam_test: int = 200,
     train_fraction: float = 0.5,
@@ -121,6 +122,9 @@ def make_world(
         out / "qa_heldout.jsonl", build_qa_eval(test_half, seeded_rng(seed, "qa_heldout"), n_qa_heldout))
     files["qa_train_sample.jsonl"] = write_jsonl(
         out / "qa_train_sample.jsonl", build_qa_eval(train_half, seeded_rng(seed, "qa_train"), n_qa_train_sample))
+    # RL prompts about train-half people, echo and paraphrase wording (judged on qa_heldout.jsonl's people)
+    files["rlaif_facts.jsonl"] = write_jsonl(
+        out / "rlaif_facts.jsonl", build_qa_eval(train_half, seeded_rng(seed, "rlaif_facts"), n_rlaif_facts))
 
     files["dpo.jsonl"] = write_jsonl(
         out / "dpo.jsonl", build_dpo(people, seeded_rng(seed, "dpo"), n_dpo, heldout=False))

@@ -27,3 +27,19 @@ def test_tiny_run_ends_with_the_json_line(tiny_corpus_path, capsys):
     else:
         assert out["decode_tok_s_ours_int8"] is None
     assert out["pretrain_hq_epoch"]["minutes"] > 0 and out["datasheet_bf16_tflops"] is None  # CPU: no datasheet
+
+
+def test_rollout_bench_tiny_run(capsys):
+    # scripts/bench_rollout.py: LocalRollout against transformers' generate(), one repetition of a few tokens.
+    from scripts.bench_rollout import main as rollout_main
+    out = rollout_main(["--preset", "tiny", "--dtypes", "float32", "--batches", "2,3", "--max_new_tokens", "4",
+                        "--reps", "1", "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert json.loads(printed.strip().splitlines()[-1])["cells"].keys() == {"float32/b2", "float32/b3"}
+    assert "greedy tokens equal float32 batch 3" in printed and "| float32 | 3 |" in printed
+    for b in (2, 3):
+        cell = out["cells"][f"float32/b{b}"]
+        assert cell["greedy_equal"] and cell["greedy_equal_rows"] == b  # same weights, greedy: same tokens
+        assert cell["tok_s_ours"] > 0 and cell["tok_s_hf"] > 0 and cell["tok_s_ours_sampled"] > 0
+        assert cell["tokens_ours"] == cell["tokens_hf"] > 0
+    assert len(set(out["prompt_lens"])) > 1  # left padding is exercised
