@@ -5,6 +5,9 @@ and dtype, DDP / DeepSpeed, the sampler, gradient accumulation normalized by sup
 the cosine schedule, logging (progress bar, metrics jsonl, wandb), checkpoints and exact resume.
 
 A loss is an object with count(batch) and __call__(model, batch) -> (loss_sum, metrics) (see trainer/losses.py).
+RL losses add prepare(model, batch) -> batch, called once per micro-batch without gradients (the rollouts: sampled
+replies, rewards, old and reference log-probs), and inner_steps (μ): that many optimizer updates on the prepared
+rollouts make one engine step (trainer/grpo.py, trainer/ppo.py).
 The engine divides by the units of the whole accumulated (and all-reduced) batch, so 1 × accumulation 8 gives the
 gradient of 8 × 1 — a mean of per-micro-batch means would weight short sequences more (see trl/transformers #24245).
 """
