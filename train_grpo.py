@@ -14,11 +14,11 @@ import copy
 import functools
 
 from dataset.rl_dataset import RLAIFDataset, collate_prompts
-from evals.rewards import RewardModel, RewardSet, parse_reward_flags
+from evals.rewards import rewards_from_args
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
-from trainer.grpo import GRPOLoss, RolloutScorer
-from trainer.rl_args import add_rl_args, build_rollout
+from trainer.grpo import GRPOLoss
+from trainer.rl_args import add_rl_args, build_scorer, require_positive
 
 
 def main():
@@ -35,24 +35,20 @@ def main():
     parser.add_argument("--scale_rewards", type=int, choices=(0, 1), default=1,
                         help="divide advantages by the group's std (1, GRPO) or not (0, Dr. GRPO)")
     args = parser.parse_args()
+    require_positive(args, "num_iterations", "epsilon", "epsilon_high")
     require_data(args, "rlaif.jsonl")
 
     run = engine.setup(args, stage="grpo")
     tokenizer = tokenizer_for(args)
     data = open_dataset(RLAIFDataset, args, tokenizer)
-    try:
-        rewards = RewardSet(parse_reward_flags(args.reward_funcs, args.reward_weights),
-                            RewardModel(args.reward_model_path, tokenizer, run.device, args.trust_remote_code)
-                            if args.reward_model_path else None, args.reward_model_weight)
-    except ValueError as e:
-        raise SystemExit(str(e))
+    rewards = rewards_from_args(args, tokenizer, run.device)
     model = run.build_model(vocab_size=len(tokenizer))
     reference = copy.deepcopy(model).to(run.device).eval().requires_grad_(False)  # KL logged even at β 0
-    scorer = RolloutScorer(build_rollout(args, tokenizer), tokenizer, rewards, args.num_generations,
-                           args.temperature)
+    scorer = build_scorer(args, tokenizer, rewards)
     loss = GRPOLoss(scorer, reference, args.loss_type, args.beta, args.epsilon, args.epsilon_high,
                     args.num_iterations, bool(args.scale_rewards))
-    engine.train(run, model, data, loss, collate_fn=functools.partial(collate_prompts, pad_id=tokenizer.pad_token_id or 0))
+    collate = functools.partial(collate_prompts, pad_id=tokenizer.pad_token_id or 0)
+    engine.train(run, model, data, loss, collate_fn=collate)
     engine.teardown(run)
 
 

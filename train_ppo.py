@@ -13,12 +13,11 @@ import copy
 import functools
 
 from dataset.rl_dataset import RLAIFDataset, collate_prompts
-from evals.rewards import RewardModel, RewardSet, parse_reward_flags
+from evals.rewards import rewards_from_args
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
-from trainer.grpo import RolloutScorer
 from trainer.ppo import ActorCritic, PPOLoss
-from trainer.rl_args import add_rl_args, build_rollout
+from trainer.rl_args import add_rl_args, build_scorer, require_positive
 
 
 def main():
@@ -34,26 +33,21 @@ def main():
     parser.add_argument("--lam", type=float, default=0.95, help="GAE λ")
     parser.add_argument("--ppo_epochs", type=int, default=1, help="updates per batch of rollouts")
     args = parser.parse_args()
+    require_positive(args, "ppo_epochs", "epsilon", "cliprange_value", "lam", "gamma")
     require_data(args, "rlaif.jsonl")
 
     run = engine.setup(args, stage="ppo")
     tokenizer = tokenizer_for(args)
     data = open_dataset(RLAIFDataset, args, tokenizer)
-    try:
-        rewards = RewardSet(parse_reward_flags(args.reward_funcs, args.reward_weights),
-                            RewardModel(args.reward_model_path, tokenizer, run.device, args.trust_remote_code)
-                            if args.reward_model_path else None, args.reward_model_weight)
-    except ValueError as e:
-        raise SystemExit(str(e))
+    rewards = rewards_from_args(args, tokenizer, run.device)
     policy = run.build_model(vocab_size=len(tokenizer))
     reference = copy.deepcopy(policy).to(run.device).eval().requires_grad_(False)
     model = ActorCritic(policy)
-    scorer = RolloutScorer(build_rollout(args, tokenizer), tokenizer, rewards, args.num_generations,
-                           args.temperature)
+    scorer = build_scorer(args, tokenizer, rewards)
     loss = PPOLoss(scorer, reference, args.kl_coef, args.vf_coef, args.epsilon, args.cliprange_value, args.gamma,
                    args.lam, args.ppo_epochs)
-    engine.train(run, model, data, loss, collate_fn=functools.partial(collate_prompts, pad_id=tokenizer.pad_token_id or 0),
-                 weights_fn=lambda m: m.actor.state_dict())
+    collate = functools.partial(collate_prompts, pad_id=tokenizer.pad_token_id or 0)
+    engine.train(run, model, data, loss, collate_fn=collate, weights_fn=lambda m: m.actor.state_dict())
     engine.teardown(run)
 
 

@@ -140,3 +140,13 @@ class RewardSet:
             parts["reward_model"] = self.reward_model(prompts, completions)
             totals = [t + self.rm_weight * s for t, s in zip(totals, parts["reward_model"])]
         return totals, parts
+
+
+def rewards_from_args(args, tokenizer, device="cpu") -> RewardSet:
+    """The RL recipes' --reward_funcs / --reward_weights / --reward_model_path, or SystemExit naming the flag."""
+    try:
+        model = RewardModel(args.reward_model_path, tokenizer, device, args.trust_remote_code) \
+            if args.reward_model_path else None
+        return RewardSet(parse_reward_flags(args.reward_funcs, args.reward_weights), model, args.reward_model_weight)
+    except ValueError as e:
+        raise SystemExit(str(e))

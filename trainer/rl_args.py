@@ -1,4 +1,5 @@
 """The flags every RL recipe shares (train_grpo.py, train_ppo.py): sampling, rewards, the rollout backend."""
+from trainer.grpo import RolloutScorer
 from trainer.rollout import LocalRollout
 
 
@@ -45,3 +46,16 @@ def build_rollout(args, tokenizer):
         raise SystemExit("--rollout_weights_dir needs --rollout_api_key: the server reloads weights only with its key")
     return OpenAIRollout(args.rollout_url, tokenizer, args.max_gen_len, args.temperature, args.top_p,
                          api_key=args.rollout_api_key, weights_dir=args.rollout_weights_dir)
+
+
+def build_scorer(args, tokenizer, rewards) -> RolloutScorer:
+    """Rollouts from --rollout_backend, decoded and scored by `rewards` (evals/rewards.py's rewards_from_args)."""
+    return RolloutScorer(build_rollout(args, tokenizer), tokenizer, rewards, args.num_generations, args.temperature)
+
+
+def require_positive(args, *names):
+    """SystemExit naming the first flag (of `names`, attribute spelling) that is not > 0."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise SystemExit(f"--{name} must be > 0, got {value}")

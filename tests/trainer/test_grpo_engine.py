@@ -88,6 +88,8 @@ def test_ppo_cli_saves_policy_and_resumes_critic(tmp_path):
     (["--reward_weights", "1,2,3"], "3 values for 2 --reward_funcs"),
     (["--reward_weights", "1,nan"], "must be finite"),
     (["--num_generations", "0"], "--num_generations must be >= 1"),
+    (["--num_iterations", "0"], "--num_iterations must be > 0"),
+    (["--epsilon", "-0.1"], "--epsilon must be > 0"),
     (["--temperature", "0"], "--temperature must be > 0"),
     (["--rollout_backend", "openai"], "needs --rollout_url"),
     (["--rollout_backend", "openai", "--rollout_url", "http://127.0.0.1:9/v1", "--rollout_weights_dir", "/tmp"],
@@ -95,9 +97,22 @@ def test_ppo_cli_saves_policy_and_resumes_critic(tmp_path):
     (["--reward_model_path", "/nonexistent/rm"], "--reward_model_path"),
 ])
 def test_bad_flags_are_named(tmp_path, flags, message):
+    check_refused("train_grpo.py", tmp_path, flags, message)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ppo_epochs", "0"], "--ppo_epochs must be > 0"),
+    (["--lam", "0"], "--lam must be > 0"),
+    (["--reward_funcs", "nope"], "unknown reward 'nope'"),
+])
+def test_bad_ppo_flags_are_named(tmp_path, flags, message):
+    check_refused("train_ppo.py", tmp_path, flags, message)
+
+
+def check_refused(script, tmp_path, flags, message):
     data = write_prompts(tmp_path / "rl.jsonl")
     import subprocess
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "train_grpo.py"), *TINY, "--tokenizer_dir", TOKENIZER,
+    proc = subprocess.run([sys.executable, os.path.join(REPO, script), *TINY, "--tokenizer_dir", TOKENIZER,
                            "--data_path", data, "--out_dir", str(tmp_path), "--from_weight", "none",
                            "--reward_funcs", "answer,format", *flags], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
