@@ -44,3 +44,11 @@ def split_reasoning(reply: str) -> tuple[str | None, str | None]:
         return m.group("think"), m.group("answer").strip()
     loose = re.search(r"<answer>(.*?)</answer>", reply, re.S)
     return None, (loose.group(1).strip() if loose else None)
+
+
+def extract_choice(reply: str) -> str | None:
+    """The letter a multiple-choice reply chose: the first character of its <answer> block (a reply that reasons
+    first), else of the reply itself; None when that is not A-D."""
+    _think, answer = split_reasoning(reply)
+    picked = (answer if answer is not None else reply).strip()[:1].upper()
+    return picked if picked in ("A", "B", "C", "D") else None

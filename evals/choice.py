@@ -54,3 +54,13 @@ def _predict(torch, model, tokenizer, prompts, batch_size, device, progress):
         logits = model(ids.to(device), attention_mask=mask.to(device), logits_to_keep=1).logits[:, -1]
         preds += [LETTERS[i] for i in logits[:, letter_ids].argmax(-1).tolist()]
     return preds
+
+
+def generated_choices(model, tokenizer, prompts: list[str], max_new_tokens: int = 64) -> list[str | None]:
+    """The letter each chat prompt's greedy REPLY chooses (evals/answers.py extract_choice: the <answer> block of a
+    reply that reasons first, else its first character), for models that write before they choose."""
+    from evals.answers import extract_choice
+    from evals.qa import chat_replies
+    replies = chat_replies(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts],
+                           max_new_tokens=max_new_tokens)
+    return [extract_choice(r) for r in replies]

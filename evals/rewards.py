@@ -16,8 +16,7 @@ import math
 import re
 from fractions import Fraction
 
-from dataset.choice_format import LETTERS
-from evals.answers import _normalize, check_fact_answer, split_reasoning
+from evals.answers import _normalize, check_fact_answer, extract_choice, split_reasoning
 
 
 def answer_reward(prompt, completion, reference, **_):
@@ -30,9 +29,8 @@ def fact_reward(prompt, completion, reference, **_):
 
 
 def choice_reward(prompt, completion, reference, **_):
-    _think, answer = split_reasoning(completion)
-    picked = (answer if answer is not None else completion).strip()[:1].upper()
-    return float(picked in LETTERS and picked == reference.strip().upper())
+    picked = extract_choice(completion)
+    return float(picked is not None and picked == reference.strip().upper())
 
 
 def format_reward(prompt, completion, reference, **_):

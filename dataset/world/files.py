@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+from dataset.world.choice_reason import build_choice_reason
 from dataset.world.common import seeded_rng
 from dataset.world.dpo import build_dpo
 from dataset.world.exam import EXAM_HEADER, EXAM_SUBJECTS, build_exam
@@ -92,6 +93,8 @@ def make_world(
     n_reason_heldout: int = 200,
     n_rlaif: int = 2000,
     n_rlaif_facts: int = 720,
+    n_choice_reason: int = 3000,
+    n_rlaif_choice: int = 2000,
     n_exam_val: int = 200,
     n_exam_test: int = 200,
     train_fraction: float = 0.5,
@@ -140,6 +143,10 @@ def make_world(
     files["reason_direct.jsonl"] = write_jsonl(out / "reason_direct.jsonl", direct)
     files["reason_heldout.jsonl"] = write_jsonl(out / "reason_heldout.jsonl", reason_heldout)
     files["rlaif.jsonl"] = write_jsonl(out / "rlaif.jsonl", rlaif)  # RL prompts; judged on reason_heldout.jsonl
+
+    choice_sft, choice_rl = build_choice_reason(people, seed, n_choice_reason, n_rlaif_choice)
+    files["choice_reason.jsonl"] = write_jsonl(out / "choice_reason.jsonl", choice_sft)  # recall, then the letter
+    files["rlaif_choice.jsonl"] = write_jsonl(out / "rlaif_choice.jsonl", choice_rl)  # judged on exam/val
 
     for subject, splits in build_exam(people, seed, n_exam_val, n_exam_test).items():
         for split, rows in splits.items():

@@ -46,7 +46,8 @@ def test_bad_rows_are_named_by_line(tmp_path, row, message):
     with pytest.raises(ValueError, match=message) as e:
         RLAIFDataset(path, TOK, max_seq_len=64)
     assert "rl.jsonl:2" in str(e.value)
-    assert len(RLAIFDataset(path, TOK, max_seq_len=64, skip_bad_lines=True)) == 1
+    with pytest.warns(UserWarning, match="skipped 1 bad line"):
+        assert len(RLAIFDataset(path, TOK, max_seq_len=64, skip_bad_lines=True)) == 1
 
 
 def test_overlong_prompt_refused_not_cut(tmp_path):

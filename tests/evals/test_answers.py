@@ -24,3 +24,11 @@ def test_split_reasoning():
     assert split_reasoning("<answer>\n17\n</answer>") == (None, "17")
     assert split_reasoning("so <answer> 7 </answer> trailing") == (None, "7")
     assert split_reasoning("no tags") == (None, None)
+
+
+def test_extract_choice():
+    from evals.answers import extract_choice
+    assert extract_choice("<think>\nLin was born in Hangzhou.\n</think>\n<answer>\nB\n</answer>") == "B"
+    assert extract_choice("c. because") == "C"
+    assert extract_choice("<answer>\nE\n</answer>") is None
+    assert extract_choice("") is None and extract_choice("Hangzhou") is None
