@@ -14,7 +14,8 @@ from dataset.validate import validate_rlaif
 
 
 class RLAIFDataset(_JsonlDataset):
-    """Returns {"prompt_ids": LongTensor[p], "prompt": str, "reference": str}; batch with `collate_prompts`."""
+    """Returns {"prompt_ids": LongTensor[p], "prompt": str, "reference": str, "reference_reply": str}; batch with
+    `collate_prompts`."""
 
     validator = staticmethod(validate_rlaif)
 
@@ -22,13 +23,14 @@ class RLAIFDataset(_JsonlDataset):
         super().__init__(data_path, tokenizer, max_seq_len, skip_bad_lines, cache_dir)
 
     def row(self, i):
+        """(prompt messages, reference answer, reference reply: the final assistant message or "")."""
         obj = self.index[i]
         msgs = obj["conversations"]
         prompt_msgs, reply = (msgs[:-1], msgs[-1]["content"]) if msgs[-1]["role"] == "assistant" else (msgs, "")
-        return prompt_msgs, obj.get("answer", reply)
+        return prompt_msgs, obj.get("answer", reply), reply
 
     def __getitem__(self, i):
-        prompt_msgs, reference = self.row(i)
+        prompt_msgs, reference, reply = self.row(i)
         try:
             text = self.tokenizer.apply_chat_template(prompt_msgs, tokenize=False, add_generation_prompt=True)
         except Exception as e:
@@ -37,11 +39,12 @@ class RLAIFDataset(_JsonlDataset):
         if len(ids) > self.max_seq_len:
             raise ValueError(f"{self.index.where(i)}: the prompt is {len(ids)} tokens, longer than --max_seq_len "
                              f"{self.max_seq_len} (raise it, or drop the row)")
-        return {"prompt_ids": torch.tensor(ids, dtype=torch.long), "prompt": text, "reference": reference}
+        return {"prompt_ids": torch.tensor(ids, dtype=torch.long), "prompt": text, "reference": reference,
+                "reference_reply": reply}
 
 
 def collate_prompts(items, pad_id: int = 0):
-    """Left-pad prompts into one batch: {"prompt_ids", "prompt_mask", "prompt", "reference"}."""
+    """Left-pad prompts into one batch: {"prompt_ids", "prompt_mask", "prompt", "reference", "reference_reply"}."""
     width = max(len(it["prompt_ids"]) for it in items)
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -50,4 +53,5 @@ def collate_prompts(items, pad_id: int = 0):
         ids[row, width - n:] = it["prompt_ids"]
         mask[row, width - n:] = 1
     return {"prompt_ids": ids, "prompt_mask": mask, "prompt": [it["prompt"] for it in items],
-            "reference": [it["reference"] for it in items]}
+            "reference": [it["reference"] for it in items],
+            "reference_reply": [it.get("reference_reply", "") for it in items]}

@@ -6,6 +6,8 @@
     format      1 for a well-formed <think>…</think><answer>…</answer> reply, 0.5 for <answer> alone, else 0
     steps       share of the equations "a op b = c" in the reply that are arithmetically right (partial credit
                 for correct steps; 0 when there is none)
+    trace       share of the reference reply's equations the reply also writes (right numbers copied AND right
+                results: partial credit against a worked solution; needs rows with a reference reply)
     length      −1 when the reply ran out of tokens before its EOS, else 0
     repetition  −(share of repeated 4-character windows): 0 for a reply that never repeats itself
 A recipe picks them by name with weights (--reward_funcs answer,format --reward_weights 1,0.1); the weighted sum
@@ -57,6 +59,18 @@ def steps_reward(prompt, completion, reference, **_):
     return right / len(equations)
 
 
+def _equations(text):
+    return [(a, "×" if op in "*x" else op, b, c) for a, op, b, c in _EQUATION.findall(text)]
+
+
+def trace_reward(prompt, completion, reference, reference_reply="", **_):
+    wanted = _equations(reference_reply)
+    if not wanted:
+        return 0.0
+    got = set(_equations(completion))
+    return sum(eq in got for eq in wanted) / len(wanted)
+
+
 def length_reward(prompt, completion, reference, finished=True, **_):
     return 0.0 if finished else -1.0
 
@@ -68,7 +82,7 @@ def repetition_reward(prompt, completion, reference, n=4, **_):
 
 
 REWARDS = {"answer": answer_reward, "fact": fact_reward, "choice": choice_reward, "format": format_reward,
-           "steps": steps_reward, "length": length_reward, "repetition": repetition_reward}
+           "steps": steps_reward, "trace": trace_reward, "length": length_reward, "repetition": repetition_reward}
 
 
 def parse_reward_flags(funcs: str, weights: str | None) -> list[tuple[str, float]]:
@@ -126,12 +140,13 @@ class RewardSet:
     def __init__(self, named_weights: list[tuple[str, float]], reward_model=None, reward_model_weight: float = 1.0):
         self.named_weights, self.reward_model, self.rm_weight = named_weights, reward_model, reward_model_weight
 
-    def __call__(self, prompts, completions, references, finished=None, lengths=None):
+    def __call__(self, prompts, completions, references, finished=None, lengths=None, reference_replies=None):
         n = len(completions)
         finished = finished if finished is not None else [True] * n
         lengths = lengths if lengths is not None else [0] * n
-        parts = {name: [REWARDS[name](p, c, r, finished=f, length=ln)
-                        for p, c, r, f, ln in zip(prompts, completions, references, finished, lengths)]
+        replies = reference_replies if reference_replies is not None else [""] * n
+        parts = {name: [REWARDS[name](p, c, r, finished=f, length=ln, reference_reply=rr)
+                        for p, c, r, f, ln, rr in zip(prompts, completions, references, finished, lengths, replies)]
                  for name, _w in self.named_weights}
         totals = [sum(w * parts[name][i] for name, w in self.named_weights) for i in range(n)]
         if self.reward_model is not None:

@@ -28,9 +28,10 @@ class RolloutScorer:
         g = self.num_generations
         prompts = [p for p in batch["prompt"] for _ in range(g)]
         references = [r for r in batch["reference"] for _ in range(g)]
+        replies = [r for r in batch.get("reference_reply", [""] * len(batch["reference"])) for _ in range(g)]
         lengths = rollout.completion_mask.sum(1).tolist()
         scores, parts = self.reward_fn(prompts, texts, references, finished=rollout.finished.tolist(),
-                                       lengths=lengths)
+                                       lengths=lengths, reference_replies=replies)
         return rollout, texts, torch.as_tensor(scores, dtype=torch.float32, device=rollout.completion_ids.device), \
             parts
 

@@ -26,6 +26,15 @@ def test_format_and_steps_rewards():
     assert steps_reward("", "7 / 0 = 1", "") == 0.0  # division by zero is wrong, not an error
 
 
+def test_trace_reward_needs_the_reference_steps():
+    from evals.rewards import trace_reward
+    assert trace_reward("", TRACE, "5", reference_reply=TRACE) == 1.0
+    half = TRACE.replace("6-1=5", "6-2=4")  # right arithmetic, wrong number copied from the question
+    assert trace_reward("", half, "5", reference_reply=TRACE) == 0.5
+    assert trace_reward("", "2 x 3 = 6", "5", reference_reply=TRACE) == 0.5  # x and × are the same operator
+    assert trace_reward("", TRACE, "5", reference_reply="") == 0.0  # no worked solution: no credit
+
+
 def test_fact_choice_length_repetition():
     assert fact_reward("", "Lin was born in Hangzhou. He studied in Xi'an.", "Hangzhou") == 1.0
     assert fact_reward("", "Lin studied in Xi'an. He was born in Hangzhou.", "Hangzhou") == 0.0

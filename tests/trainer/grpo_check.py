@@ -53,7 +53,7 @@ def main():
         def decode(self, ids, skip_special_tokens=True):
             return " ".join(map(str, ids))
 
-    def reward(prompts, texts, refs, finished, lengths):
+    def reward(prompts, texts, refs, finished, lengths, reference_replies):
         scores = [float(len(t) % 5) for t in texts]
         return scores, {"r": scores}
 

@@ -72,7 +72,7 @@ def test_first_inner_step_ratio_is_exactly_one():
     batch = {"prompt_ids": batch_ids, "prompt_mask": batch_mask, "prompt": ["a", "b", "c"],
              "reference": ["x", "y", "z"]}
 
-    def reward(prompts, texts, refs, finished, lengths):  # longer replies score more: rewards differ in a group
+    def reward(prompts, texts, refs, finished, lengths, reference_replies):  # longer replies score more
         return [float(n) for n in lengths], {"len": lengths}
 
     scorer = RolloutScorer(LocalRollout(10, eos_token_id=EOS), _Tok(), reward, 4, 1.0)
