@@ -96,7 +96,7 @@ def completion_rows(tokens: torch.Tensor, eos: int) -> list[list[int]]:
     return rows
 
 
-def ours_fn(model, ids, mask, new_tokens, temperature, eos, pad, device, seed, keep):
+def ours_fn(model, ids, mask, new_tokens, temperature, eos, pad, device, seed, keep, group=1):
     rollout = LocalRollout(max_new_tokens=new_tokens, temperature=temperature, top_p=1.0, top_k=0,
                            eos_token_id=eos, pad_token_id=pad)
 
@@ -104,7 +104,7 @@ def ours_fn(model, ids, mask, new_tokens, temperature, eos, pad, device, seed, k
         torch.manual_seed(seed)
         sync(device)
         t0 = time.perf_counter()
-        r = rollout(model, ids, mask)
+        r = rollout(model, ids, mask, num_generations=group)  # a group's prompt is prefilled once
         sync(device)
         wall = time.perf_counter() - t0
         keep["rows"] = completion_rows(r.completion_ids.masked_fill(r.completion_mask == 0, pad), eos)
@@ -142,15 +142,18 @@ def compare_rows(a: list[list[int]], b: list[list[int]]) -> dict:
             "rows": len(a), "first_difference_at": parted}
 
 
-def rollout_cell(model, hf, prompts, new_tokens, reps, device, eos, pad, sampled, seed):
+def rollout_cell(model, hf, prompts, new_tokens, reps, device, eos, pad, sampled, seed, group=1):
+    """transformers gets every row; ours gets each group's prompt once with num_generations=group (rows of a group
+    are consecutive copies), as an RL trainer calls it."""
     ids, mask = left_pad_ids(prompts, pad)
     ids, mask = ids.to(device), mask.to(device)
+    uids, umask = ids[::group], mask[::group]
     kept = {"ours": {}, "hf": {}, "ours_sampled": {}}
-    runs = {"ours": ours_fn(model, ids, mask, new_tokens, 0.0, eos, pad, device, seed, kept["ours"]),
+    runs = {"ours": ours_fn(model, uids, umask, new_tokens, 0.0, eos, pad, device, seed, kept["ours"], group),
             "hf": hf_fn(hf, ids, mask, new_tokens, eos, pad, device, kept["hf"])}
     if sampled:
-        runs["ours_sampled"] = ours_fn(model, ids, mask, new_tokens, 1.0, eos, pad, device, seed,
-                                       kept["ours_sampled"])
+        runs["ours_sampled"] = ours_fn(model, uids, umask, new_tokens, 1.0, eos, pad, device, seed,
+                                       kept["ours_sampled"], group)
     _, rates = interleave(runs, reps)
     med = {k: statistics.median(v) for k, v in rates.items()}
     cell = {"batch": len(prompts), "tok_s_ours": round(med["ours"], 1), "tok_s_hf": round(med["hf"], 1),
@@ -247,7 +250,7 @@ def main(argv=None):
         for b in batches:
             prompts = chat_prompts(tok, b, model.config.vocab_size, args.num_generations)
             cell = rollout_cell(ours, hf, prompts, args.max_new_tokens, args.reps, device, eos, pad,
-                                bool(args.sampled), args.seed)
+                                bool(args.sampled), args.seed, args.num_generations)
             out["cells"][f"{name}/b{b}"] = cell
             show(f"rollout tok/s {name} batch {b}: ours / transformers (ratio)",
                  f"{cell['tok_s_ours']} / {cell['tok_s_hf']} ({cell['ratio']})")

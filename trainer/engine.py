@@ -159,8 +159,18 @@ def setup(args, stage: str, save_weight: str | None = None) -> Runtime:
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                    timeout=datetime.timedelta(seconds=args.ddp_timeout))
+            timeout = datetime.timedelta(seconds=args.ddp_timeout)
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+            if restart != "0":
+                # A group restarted by torchrun meets in the same store as the group that died, whose addresses
+                # are still there: a peer that reads one first connects to a dead port. Keys of this attempt only.
+                store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                                      is_master=False, timeout=timeout)
+                dist.init_process_group(backend, store=dist.PrefixStore(f"restart_{restart}", store), rank=rank,
+                                        world_size=world, timeout=timeout)
+            else:
+                dist.init_process_group(backend, timeout=timeout)
     dtype = resolve_dtype(args.dtype, device)
     if dtype == torch.float16 and device.type != "cuda":
         print(f"float16 training needs CUDA (GradScaler); using bfloat16 on {device.type}", file=sys.stderr)

@@ -90,28 +90,40 @@ class LocalRollout:
         if isinstance(prompt_ids, list):
             prompt_ids, prompt_mask = left_pad_ids(prompt_ids, self.pad_token_id)
         device = next(model.parameters()).device
-        prompt_ids = prompt_ids.repeat_interleave(num_generations, 0).to(device)
-        prompt_mask = prompt_mask.repeat_interleave(num_generations, 0).to(device)
         was_training = model.training
         model.eval()
         try:
-            return self._sample(model, prompt_ids, prompt_mask)
+            return self._sample(model, prompt_ids.to(device), prompt_mask.to(device), num_generations)
         finally:
             model.train(was_training)
 
-    def _sample(self, model, prompt_ids, prompt_mask) -> Rollout:
-        n, p = prompt_ids.shape
+    def _sample(self, model, prompt_ids, prompt_mask, g: int) -> Rollout:
+        ours = isinstance(model, MiniMindForCausalLM)
+        if not ours:  # a transformers model's cache: give every sample its own copy of the prompt up front
+            prompt_ids, prompt_mask, g = prompt_ids.repeat_interleave(g, 0), prompt_mask.repeat_interleave(g, 0), 1
+        b, p = prompt_ids.shape
         padded = not bool(prompt_mask.all())
         mask = prompt_mask if padded else None
-        cache = KVCache(model.config, p + self.max_new_tokens) if isinstance(model, MiniMindForCausalLM) else None
+        cache = KVCache(model.config, p + self.max_new_tokens) if ours else None
+        # The prompt is read once per prompt, not once per sample: prefill the B prompts, then give each of the G
+        # samples its own copy of the cache (a group shares its prompt's keys and values, not its reply's).
+        out = model(prompt_ids, attention_mask=mask, cache=cache, use_cache=cache is None, logits_to_keep=1)
+        cache = cache if ours else out.cache
+        logits = out.logits[:, -1].float()
+        if g > 1:
+            cache.k, cache.v = cache.k.repeat_interleave(g, 1), cache.v.repeat_interleave(g, 1)
+            logits = logits.repeat_interleave(g, 0)
+            prompt_ids, prompt_mask = prompt_ids.repeat_interleave(g, 0), prompt_mask.repeat_interleave(g, 0)
+            mask = mask.repeat_interleave(g, 0) if mask is not None else None
+        n = prompt_ids.shape[0]
         done = torch.zeros(n, dtype=torch.bool, device=prompt_ids.device)
         tokens, logps, live = [], [], []
-        generated, step_input = prompt_ids, prompt_ids
-        for _ in range(self.max_new_tokens):
-            out = model(step_input, attention_mask=mask, cache=cache, use_cache=cache is None, logits_to_keep=1)
-            if cache is None:
-                cache = out.cache
-            logits = out.logits[:, -1].float()
+        generated = prompt_ids
+        for step in range(self.max_new_tokens):
+            if step:
+                out = model(tokens[-1][:, None], attention_mask=mask, cache=cache, use_cache=not ours,
+                            logits_to_keep=1)
+                logits = out.logits[:, -1].float()
             token = sample_next(logits, generated, self.temperature, self.top_p, self.top_k)
             logp = token_logps(logits, token, self.temperature or 1.0)  # greedy: the log-probs of the model itself
             live.append(~done)
@@ -122,7 +134,6 @@ class LocalRollout:
             if bool(done.all()):
                 break
             generated = torch.cat([generated, token[:, None]], 1)
-            step_input = token[:, None]
             if mask is not None:
                 mask = torch.cat([mask, mask.new_ones(n, 1)], 1)
         completion_mask = torch.stack(live, 1).long()

@@ -86,3 +86,14 @@ def test_first_inner_step_ratio_is_exactly_one():
     assert torch.equal(logps[m], prepared["old_logps"][m])  # exactly: the ratio is 1 at the first inner step
     total, stats = loss(model, prepared)
     assert stats["clip_frac"] == 0.0 and torch.isfinite(total)
+
+
+def test_shared_prefill_equals_one_prompt_per_sample():
+    """A group's prompt is prefilled once and its cache copied: the same tokens and log-probs as G separate rows."""
+    model = tiny()
+    greedy = LocalRollout(max_new_tokens=8, temperature=0, eos_token_id=EOS)
+    shared = greedy(model, PROMPTS, num_generations=3)
+    separate = greedy(model, [p for p in PROMPTS for _ in range(3)], num_generations=1)
+    assert torch.equal(shared.completion_ids, separate.completion_ids)
+    assert torch.equal(shared.completion_mask, separate.completion_mask)
+    assert (shared.logps - separate.logps).abs().max().item() < 1e-5
