@@ -12,7 +12,7 @@ exam sum.
 """
 from dataset.choice_format import LETTERS, format_question
 from dataset.world.common import msg, seeded_rng
-from dataset.world.people import ATTRIBUTES, LANGS, answer_sentence, other_value, render_question
+from dataset.world.people import ATTRIBUTES, LANGS, answer_sentence, render_question, wrong_values
 from dataset.world.templates import ECHO_QUESTIONS
 
 
@@ -26,12 +26,8 @@ def _options(correct: str, wrong: list[str], letter: str, rng) -> list[str]:
 def _person_item(person, people, rng):
     lang, attr = rng.choice(LANGS), rng.choice(ATTRIBUTES)
     question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
-    wrong = []
-    while len(wrong) < 3:
-        v = other_value(person, attr, lang, people, rng)
-        if v not in wrong:
-            wrong.append(v)
-    return question, person[attr][lang], wrong, answer_sentence(person, attr, lang)
+    return question, person[attr][lang], wrong_values(person, attr, lang, people, rng), \
+        answer_sentence(person, attr, lang)
 
 
 def _arithmetic_item(rng):

@@ -7,7 +7,7 @@ import random
 
 from dataset.choice_format import LETTERS, format_question
 from dataset.world.common import seeded_rng
-from dataset.world.people import ATTRIBUTES, LANGS, other_value, render_question
+from dataset.world.people import ATTRIBUTES, LANGS, render_question, wrong_values
 from dataset.world.templates import ECHO_QUESTIONS
 
 EXAM_HEADER = ["id", "question", "A", "B", "C", "D", "answer"]
@@ -35,11 +35,7 @@ def choice_items(train_people, people, rng, per_person) -> list[tuple[str, str, 
         for _ in range(per_person):
             lang, attr = rng.choice(LANGS), rng.choice(ATTRIBUTES)
             question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
-            distractors = []
-            while len(distractors) < 3:
-                v = other_value(person, attr, lang, people, rng)
-                if v not in distractors:
-                    distractors.append(v)
+            distractors = wrong_values(person, attr, lang, people, rng)
             row = _mc_row(question, person[attr][lang], distractors, rng.choice(LETTERS), rng)
             items.append((lang, format_question(row["question"], [row[k] for k in LETTERS]), row["answer"]))
     return items
@@ -52,11 +48,7 @@ def _people_exam_items(people, lang, rng) -> list:
     for person, attr in facts:
         question = render_question(ECHO_QUESTIONS[lang][attr][0], person, lang)
         correct = person[attr][lang]
-        distractors = []
-        while len(distractors) < 3:
-            v = other_value(person, attr, lang, people, rng)
-            if v not in distractors:
-                distractors.append(v)
+        distractors = wrong_values(person, attr, lang, people, rng)
         items.append((question, correct, distractors))
     return items
 

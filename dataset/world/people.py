@@ -225,3 +225,13 @@ def other_value(person: dict, attr: str, lang: str, people: list[dict], rng: ran
         v = rng.choice(pool)
         if v != true:
             return v
+
+
+def wrong_values(person: dict, attr: str, lang: str, people: list[dict], rng: random.Random, k: int = 3) -> list[str]:
+    """k distinct wrong values of one attribute (multiple-choice distractors), drawn with other_value."""
+    wrong = []
+    while len(wrong) < k:
+        v = other_value(person, attr, lang, people, rng)
+        if v not in wrong:
+            wrong.append(v)
+    return wrong
