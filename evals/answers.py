@@ -52,3 +52,10 @@ def extract_choice(reply: str) -> str | None:
     _think, answer = split_reasoning(reply)
     picked = (answer if answer is not None else reply).strip()[:1].upper()
     return picked if picked in ("A", "B", "C", "D") else None
+
+
+def check_reasoning_answer(reply: str, answer: str) -> bool:
+    """The reply's <answer> block equals the expected answer EXACTLY (whitespace runs collapsed): containment would
+    accept "17" for "7". The reasoning evaluation and the RL answer reward both judge by it."""
+    _think, got = split_reasoning(reply)
+    return got is not None and " ".join(got.split()) == " ".join(answer.split())

@@ -1,5 +1,5 @@
 """Accuracy on held-out reasoning questions, and how often the reply has the <think>/<answer> format."""
-from evals.answers import split_reasoning
+from evals.answers import check_reasoning_answer, split_reasoning
 from evals.qa import chat_replies
 
 
@@ -10,7 +10,7 @@ def reasoning_accuracy(model, tokenizer, records: list[dict], max_new_tokens: in
     correct = well_formed = 0
     for rec, reply in zip(records, replies):
         think, answer = split_reasoning(reply)
-        correct += answer is not None and " ".join(answer.split()) == " ".join(rec["answer"].split())
+        correct += check_reasoning_answer(reply, rec["answer"])
         well_formed += think is not None and answer is not None
     n = len(records)
     return {"acc": correct / n, "well_formed": well_formed / n, "n": n,

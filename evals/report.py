@@ -16,54 +16,53 @@ def git_commit() -> str:
         return "unknown"
 
 
-def plot_curves(out_dir: str, stages: dict) -> list[str]:
+def _read_log(log) -> list[dict] | None:
+    if not log or not os.path.isfile(log):
+        return None
+    with open(log) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _save_plot(out_dir: str, name: str, rows: list[dict], series: dict, **labels) -> str:
+    """One PNG of metrics-log columns against the step: series {column: legend label or None}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    steps = [r["step"] for r in rows]
+    for column, label in series.items():
+        ax.plot(steps, [r[column] for r in rows], label=label)
+    ax.set(**labels)
+    ax.grid(alpha=0.3)
+    if any(series.values()):
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, name), dpi=100)
+    plt.close(fig)
+    return name
+
+
+def plot_curves(out_dir: str, stages: dict) -> list[str]:
     pngs = []
     for stage, info in stages.items():
-        log = info.get("metrics")
-        if not log or not os.path.isfile(log):
-            continue
-        with open(log) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
-        ax.set(xlabel="optimizer step", ylabel="train loss", title=f"{stage} loss")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path = os.path.join(out_dir, f"loss_{stage}.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        pngs.append(os.path.basename(path))
+        rows = _read_log(info.get("metrics"))
+        if rows is not None:
+            pngs.append(_save_plot(out_dir, f"loss_{stage}.png", rows, {"loss": None}, xlabel="optimizer step",
+                                   ylabel="train loss", title=f"{stage} loss"))
     return pngs
 
 
 def plot_rl_curves(out_dir: str, report: dict) -> list[str]:
     """Reward and sampled answer accuracy per logged step of the RL stages (grpo, ppo)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     pngs = []
     for stage in ("grpo", "grpo_facts", "ppo_facts"):
-        log = report.get(stage, {}).get("metrics")
-        if not log or not os.path.isfile(log):
-            continue
-        with open(log) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        steps = [r["step"] for r in rows]
-        ax.plot(steps, [r["reward"] for r in rows], label="reward")
-        if rows and "reward/answer" in rows[0]:
-            ax.plot(steps, [r["reward/answer"] for r in rows], label="sampled answers right")
-        ax.set(xlabel="step (one batch of rollouts)", title=f"{stage}: training prompts")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        path = os.path.join(out_dir, f"reward_{stage}.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        pngs.append(os.path.basename(path))
+        rows = _read_log(report.get(stage, {}).get("metrics"))
+        if rows is not None:
+            series = {"reward": "reward"}
+            if rows and "reward/answer" in rows[0]:
+                series["reward/answer"] = "sampled answers right"
+            pngs.append(_save_plot(out_dir, f"reward_{stage}.png", rows, series,
+                                   xlabel="step (one batch of rollouts)", title=f"{stage}: training prompts"))
     return pngs
 
 

@@ -18,12 +18,11 @@ import math
 import re
 from fractions import Fraction
 
-from evals.answers import _normalize, check_fact_answer, extract_choice, split_reasoning
+from evals.answers import check_fact_answer, check_reasoning_answer, extract_choice, split_reasoning
 
 
 def answer_reward(prompt, completion, reference, **_):
-    _think, answer = split_reasoning(completion)
-    return float(answer is not None and _normalize(answer) == _normalize(reference))
+    return float(check_reasoning_answer(completion, reference))
 
 
 def fact_reward(prompt, completion, reference, **_):

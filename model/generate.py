@@ -43,14 +43,18 @@ def sample_next(logits, generated, temperature=0.85, top_p=0.85, top_k=0, repeti
 @torch.inference_mode()
 def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, temperature=0.85, top_p=0.85,
                     top_k=0, repetition_penalty=1.0, eos_token_id=None, pad_token_id=0,
-                    on_step=None) -> Iterator[torch.Tensor]:
+                    on_step=None, num_generations=1) -> Iterator[torch.Tensor]:
     """Yield the next token of every row ([b] LongTensor) until all rows hit eos or max_new_tokens.
 
     Batches are left-padded (attention_mask 0 on the left). Rows that finished keep yielding pad_token_id.
     on_step(logits, token), if given, is called before each yield with that step's raw last-position logits [b, V]
     (the model's own, before repetition penalty, temperature, top-k and top-p; not to be modified) and the token.
+    num_generations g continues every prompt g times (rows r·g … r·g+g−1 of the b·g yielded): the prompt is read
+    once and its keys and values copied to its g rows (RL samples a group per prompt).
     """
     model.eval()
+    if max_new_tokens < 1:
+        return
     b, t = input_ids.shape
     if eos_token_id is None:
         eos_token_id = model.config.eos_token_id
@@ -58,23 +62,30 @@ def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, t
     mask = attention_mask if padded else None
     # our static cache for our model; any other (an exported Llama via --load_from) gets transformers' own
     cache = KVCache(model.config, t + max_new_tokens) if isinstance(model, MiniMindForCausalLM) else DynamicCache()
+    logits = model(input_ids, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
+    g = num_generations
+    if g > 1:
+        cache.batch_repeat_interleave(g)
+        logits, input_ids = logits.repeat_interleave(g, 0), input_ids.repeat_interleave(g, 0)
+        mask = mask.repeat_interleave(g, 0) if mask is not None else None
+        b *= g
+    # the repetition penalty is the only reader of the text so far: without it, no growing copy per token
     generated = input_ids
     done = torch.zeros(b, dtype=torch.bool, device=input_ids.device)
-    step_input = input_ids
-    for _ in range(max_new_tokens):
-        logits = model(step_input, attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
+    for step in range(max_new_tokens):
         token = sample_next(logits, generated, temperature, top_p, top_k, repetition_penalty)
         token = token.masked_fill(done, pad_token_id)
         if on_step is not None:
             on_step(logits, token)
         yield token
         done |= token == eos_token_id
-        if bool(done.all()):
+        if bool(done.all()) or step + 1 == max_new_tokens:
             return
-        generated = torch.cat([generated, token[:, None]], dim=1)
-        step_input = token[:, None]
+        if repetition_penalty != 1.0:
+            generated = torch.cat([generated, token[:, None]], dim=1)
         if mask is not None:
             mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)
+        logits = model(token[:, None], attention_mask=mask, cache=cache, logits_to_keep=1).logits[:, -1]
 
 
 def generate(model, input_ids, **kwargs) -> torch.Tensor:

@@ -384,6 +384,12 @@ class KVCache:
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.length
 
+    def batch_repeat_interleave(self, repeats: int):
+        """Each row's keys and values copied `repeats` times in a row (transformers' Cache has the same method):
+        a prompt read once, continued several ways."""
+        if self.k is not None:
+            self.k, self.v = self.k.repeat_interleave(repeats, 1), self.v.repeat_interleave(repeats, 1)
+
 
 class MiniMindForCausalLM(nn.Module):
     """The language model: MiniMindModel + output head (tied to the embedding by default).

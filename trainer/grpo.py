@@ -10,7 +10,7 @@ own log-probs are kept only to check the two agree (`sampler_logp_gap`, logged; 
 """
 import torch
 
-from trainer.policy_gradient import group_advantages, policy_loss
+from trainer.policy_gradient import group_advantages, masked_mean, policy_loss
 from trainer.rollout import completion_logps
 
 
@@ -36,14 +36,18 @@ class RolloutScorer:
             parts
 
 
-def rollout_stats(rollout, rewards, parts, group_size):
-    """Scalars every RL recipe logs about what it sampled."""
+def rollout_stats(rollout, rewards, parts, group_size, old_logps):
+    """Scalars every RL recipe logs about what it sampled; old_logps: the trainer's log-probs of the samples."""
     lengths = rollout.completion_mask.sum(1).float()
+    cm = rollout.completion_mask.float()
     stats = {"reward": rewards.mean(), "reward_std": rewards.std() if rewards.numel() > 1 else rewards.new_zeros(()),
              "completion_len": lengths.mean(), "finished": rollout.finished.float().mean(),
              # share of groups whose samples all scored the same: they carry no GRPO signal
              "groups_uniform": (rewards.view(-1, group_size).std(1) < 1e-6).float().mean() if group_size > 1
-             else rewards.new_ones(())}
+             else rewards.new_ones(()),
+             # the sampler's log-probs against the trainer's (0 up to rounding when they are the same forward)
+             "sampler_logp_gap": masked_mean((old_logps - rollout.logps).abs(), cm),
+             "entropy_proxy": masked_mean(-old_logps, cm)}  # mean −log p of the sampled tokens
     for name, values in parts.items():
         stats[f"reward/{name}"] = torch.as_tensor(values, dtype=torch.float32).mean()
     return {k: float(v) for k, v in stats.items()}
@@ -69,11 +73,8 @@ class GRPOLoss:
         # under the engine's autocast, like the update: same forward, same numbers
         old = completion_logps(model, ids, mask, n_c, s.temperature)
         ref = completion_logps(self.reference, ids, mask, n_c, s.temperature) if self.reference is not None else None
-        cm = rollout.completion_mask.float()
-        stats = rollout_stats(rollout, rewards, parts, s.num_generations)
-        stats.update(adv_mean=float(adv.mean()), adv_abs=float(adv.abs().mean()),
-                     sampler_logp_gap=float(((old - rollout.logps).abs() * cm).sum() / cm.sum().clamp(min=1)),
-                     entropy_proxy=float(-(old * cm).sum() / cm.sum().clamp(min=1)))
+        stats = rollout_stats(rollout, rewards, parts, s.num_generations, old)
+        stats.update(adv_mean=float(adv.mean()), adv_abs=float(adv.abs().mean()))
         return {"input_ids": ids, "attention_mask": mask, "completion_mask": rollout.completion_mask,
                 "old_logps": old, "ref_logps": ref, "advantages": adv, "stats": stats}
 

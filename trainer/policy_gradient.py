@@ -71,10 +71,10 @@ def policy_loss(logps, old_logps, advantages, mask, loss_type="grpo", eps_low=0.
     else:
         raise ValueError(f"loss_type must be grpo or cispo, not {loss_type!r}")
     mask = mask.float()
-    stats = {"clip_frac": _masked_mean(clipped.float(), mask)}
+    stats = {"clip_frac": masked_mean(clipped.float(), mask)}
     if ref_logps is not None:
         kl = k3_kl(logps, ref_logps)
-        stats["kl"] = _masked_mean(kl.detach(), mask)
+        stats["kl"] = masked_mean(kl.detach(), mask)
         if beta:
             loss = loss + beta * kl
     return loss * mask, stats
@@ -107,11 +107,12 @@ def clipped_value_loss(values, old_values, returns, mask, clip: float = 0.2):
 def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8):
     """(x − mean) / std over the masked entries (PPO's advantage whitening)."""
     mask = mask.float()
-    mean = _masked_mean(x, mask)
-    var = _masked_mean((x - mean) ** 2, mask)
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean) ** 2, mask)
     out = (x - mean) * torch.rsqrt(var + eps)
     return (out if shift_mean else out + mean) * mask
 
 
-def _masked_mean(x, mask):
+def masked_mean(x, mask):
+    """Mean of x over the entries where mask is 1 (0 for an empty mask)."""
     return (x * mask).sum() / mask.sum().clamp(min=1)

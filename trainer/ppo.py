@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from trainer.grpo import RolloutScorer, rollout_stats
-from trainer.policy_gradient import clipped_surrogate, clipped_value_loss, gae, k3_kl, whiten
-from trainer.rollout import token_logps
+from trainer.policy_gradient import clipped_surrogate, clipped_value_loss, gae, k3_kl, masked_mean, whiten
+from trainer.rollout import completion_logps, token_logps
 
 
 class ActorCritic(nn.Module):
@@ -58,18 +58,16 @@ class PPOLoss:
         ids, mask = rollout.sequences()
         n_c = rollout.completion_ids.shape[1]
         old, values, _ = model(ids, mask, n_c, s.temperature)
-        ref_out = self.reference(ids, attention_mask=mask, logits_to_keep=n_c + 1)
-        ref = token_logps(ref_out.logits[:, :-1], ids[:, -n_c:], s.temperature)
+        ref = completion_logps(self.reference, ids, mask, n_c, s.temperature)
         cm = rollout.completion_mask.float()
         rewards = -self.kl_coef * (old - ref) * cm
         last = (cm.sum(1).long() - 1).clamp(min=0)  # the reply's last sampled token carries its score
         rewards[torch.arange(len(last)), last] += scores
         adv, returns = gae(rewards, values, cm, self.gamma, self.lam)
         adv = whiten(adv, cm)
-        stats = rollout_stats(rollout, scores, parts, s.num_generations)
-        stats.update(kl=float((k3_kl(old, ref) * cm).sum() / cm.sum().clamp(min=1)), value_mean=float(
-            (values * cm).sum() / cm.sum().clamp(min=1)), return_mean=float((returns * cm).sum() / cm.sum().clamp(min=1)),
-            sampler_logp_gap=float(((old - rollout.logps).abs() * cm).sum() / cm.sum().clamp(min=1)))
+        stats = rollout_stats(rollout, scores, parts, s.num_generations, old)
+        stats.update(kl=float(masked_mean(k3_kl(old, ref), cm)), value_mean=float(masked_mean(values, cm)),
+                     return_mean=float(masked_mean(returns, cm)))
         return {"input_ids": ids, "attention_mask": mask, "completion_mask": rollout.completion_mask,
                 "old_logps": old, "old_values": values, "advantages": adv, "returns": returns, "stats": stats}
 
@@ -79,7 +77,6 @@ class PPOLoss:
         cm = batch["completion_mask"].float()
         pg, clipped = clipped_surrogate(logps, batch["old_logps"], batch["advantages"], self.epsilon, self.epsilon)
         vf = clipped_value_loss(values, batch["old_values"], batch["returns"], cm, self.cliprange_value)
-        n = cm.sum().clamp(min=1)
-        stats = {"clip_frac": float((clipped.float() * cm).sum() / n), "value_loss": float(vf.detach().sum() / n),
-                 "policy_loss": float((pg.detach() * cm).sum() / n)}
+        stats = {"clip_frac": float(masked_mean(clipped.float(), cm)),
+                 "value_loss": float(masked_mean(vf.detach(), cm)), "policy_loss": float(masked_mean(pg.detach(), cm))}
         return (pg * cm + self.vf_coef * vf).sum(), {**batch["stats"], **stats, "aux_loss": aux}

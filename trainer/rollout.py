@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.generate import sample_next
-from model.model_minimind import KVCache, MiniMindForCausalLM
+from model.generate import stream_generate
 
 
 @dataclass
@@ -86,56 +85,25 @@ class LocalRollout:
 
     @torch.no_grad()
     def __call__(self, model, prompt_ids, prompt_mask=None, num_generations: int = 1) -> Rollout:
-        """prompt_ids: [B, P] left-padded tensor (with prompt_mask) or a list of id lists."""
+        """prompt_ids: [B, P] left-padded tensor (with prompt_mask) or a list of id lists. Each prompt is read once
+        and continued num_generations times (model/generate.py's stream_generate)."""
         if isinstance(prompt_ids, list):
             prompt_ids, prompt_mask = left_pad_ids(prompt_ids, self.pad_token_id)
         device = next(model.parameters()).device
+        prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
         was_training = model.training
-        model.eval()
+        logps = []
         try:
-            return self._sample(model, prompt_ids.to(device), prompt_mask.to(device), num_generations)
+            tokens = list(stream_generate(
+                model, prompt_ids, prompt_mask, self.max_new_tokens, self.temperature, self.top_p, self.top_k,
+                eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id, num_generations=num_generations,
+                # greedy (T 0) records the model's own log-probs
+                on_step=lambda logits, token: logps.append(token_logps(logits, token, self.temperature or 1.0))))
         finally:
             model.train(was_training)
-
-    def _sample(self, model, prompt_ids, prompt_mask, g: int) -> Rollout:
-        ours = isinstance(model, MiniMindForCausalLM)
-        if not ours:  # a transformers model's cache: give every sample its own copy of the prompt up front
-            prompt_ids, prompt_mask, g = prompt_ids.repeat_interleave(g, 0), prompt_mask.repeat_interleave(g, 0), 1
-        b, p = prompt_ids.shape
-        padded = not bool(prompt_mask.all())
-        mask = prompt_mask if padded else None
-        cache = KVCache(model.config, p + self.max_new_tokens) if ours else None
-        # The prompt is read once per prompt, not once per sample: prefill the B prompts, then give each of the G
-        # samples its own copy of the cache (a group shares its prompt's keys and values, not its reply's).
-        out = model(prompt_ids, attention_mask=mask, cache=cache, use_cache=cache is None, logits_to_keep=1)
-        cache = cache if ours else out.cache
-        logits = out.logits[:, -1].float()
-        if g > 1:
-            cache.k, cache.v = cache.k.repeat_interleave(g, 1), cache.v.repeat_interleave(g, 1)
-            logits = logits.repeat_interleave(g, 0)
-            prompt_ids, prompt_mask = prompt_ids.repeat_interleave(g, 0), prompt_mask.repeat_interleave(g, 0)
-            mask = mask.repeat_interleave(g, 0) if mask is not None else None
-        n = prompt_ids.shape[0]
-        done = torch.zeros(n, dtype=torch.bool, device=prompt_ids.device)
-        tokens, logps, live = [], [], []
-        generated = prompt_ids
-        for step in range(self.max_new_tokens):
-            if step:
-                out = model(tokens[-1][:, None], attention_mask=mask, cache=cache, use_cache=not ours,
-                            logits_to_keep=1)
-                logits = out.logits[:, -1].float()
-            token = sample_next(logits, generated, self.temperature, self.top_p, self.top_k)
-            logp = token_logps(logits, token, self.temperature or 1.0)  # greedy: the log-probs of the model itself
-            live.append(~done)
-            token = token.masked_fill(done, self.pad_token_id)
-            tokens.append(token)
-            logps.append(logp.masked_fill(done, 0.0))
-            done = done | (token == self.eos_token_id)
-            if bool(done.all()):
-                break
-            generated = torch.cat([generated, token[:, None]], 1)
-            if mask is not None:
-                mask = torch.cat([mask, mask.new_ones(n, 1)], 1)
-        completion_mask = torch.stack(live, 1).long()
-        return Rollout(prompt_ids, prompt_mask, torch.stack(tokens, 1), completion_mask, torch.stack(logps, 1),
-                       done)
+        tokens = torch.stack(tokens, 1)
+        eos = tokens == self.eos_token_id
+        live = (eos.long().cumsum(1) - eos.long()) == 0  # up to and including each row's first EOS
+        return Rollout(prompt_ids.repeat_interleave(num_generations, 0),
+                       prompt_mask.repeat_interleave(num_generations, 0), tokens, live.long(),
+                       torch.stack(logps, 1).masked_fill(~live, 0.0), eos.any(1))

@@ -9,7 +9,6 @@ to {result}.params.pt.
 import json
 import os
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -113,13 +112,5 @@ def main():
 
 
 if __name__ == "__main__":
-    code = 0
-    try:
-        main()
-    except BaseException:  # noqa: BLE001 -- report, then leave without running interpreter shutdown
-        traceback.print_exc()
-        code = 1
-    # gloo's threads can race Python's shutdown and abort (~20% of runs): skip interpreter teardown entirely.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    from worker_exit import run_and_exit  # the folder of this script is on sys.path
+    run_and_exit(main)

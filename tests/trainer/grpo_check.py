@@ -9,7 +9,6 @@ flattened parameters to R.params.pt and the metrics summary to R.
 import json
 import os
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -74,12 +73,5 @@ def main():
 
 
 if __name__ == "__main__":
-    code = 0
-    try:
-        main()
-    except BaseException:  # noqa: BLE001 -- report, then leave without running interpreter shutdown
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # gloo's threads can race interpreter shutdown
+    from worker_exit import run_and_exit  # the folder of this script is on sys.path
+    run_and_exit(main)
