@@ -3,6 +3,7 @@ replies (label convention: see dataset/lm_dataset.py)."""
 import numpy as np
 
 from dataset.bounded_tokenize import CUT_MARGIN, _enough, prefix_char_bound
+from dataset.tool_messages import template_arguments
 
 IGNORE_INDEX = -100
 
@@ -10,7 +11,9 @@ IGNORE_INDEX = -100
 # ----------------------------------------------------------------- chat (SFT/DPO)
 
 def _render(tokenizer, messages, add_generation_prompt=False):
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    messages, extra = template_arguments(messages)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         **extra)
 
 
 def assistant_char_spans(tokenizer, messages, only_last=False):

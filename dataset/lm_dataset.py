@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from dataset.bounded_tokenize import (PACK_BATCH_CHARS, PACK_CHUNK_CHARS, _splits_cleanly, encode_prefix,
                                       split_for_tokenizing)
 from dataset.chat_tokens import IGNORE_INDEX, chat_ids_and_labels
+from dataset.tool_messages import normalize_messages, require_tool_tokens, uses_tools
 from dataset.jsonl_index import (JsonlIndex, PROGRESS_MIN_BYTES, cache_dir_for, cache_lock, file_signature,
                                  validator_name)
 from dataset.validate import validate_dpo, validate_pretrain, validate_sft
@@ -292,6 +293,9 @@ class _ChatDataset(_JsonlDataset):
 
     def _encode(self, i, messages, only_last):
         try:
+            messages = normalize_messages(messages)
+            if uses_tools(messages):
+                require_tool_tokens(self.tokenizer, "rows with tools")
             ids, labels = chat_ids_and_labels(self.tokenizer, messages, only_last=only_last,
                                               max_tokens=self.max_seq_len)
         except Exception as e:

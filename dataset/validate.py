@@ -1,7 +1,9 @@
 """Up-front validation of one parsed jsonl line per dataset kind: a reason (ValueError) for a bad line, or a note
 for an odd line that is kept."""
 
-ROLES = ("system", "user", "assistant")
+from dataset.tool_messages import check_tool_calls, check_tools
+
+ROLES = ("system", "user", "assistant", "tool")
 
 
 # ----------------------------------------------------------------- validators
@@ -36,7 +38,7 @@ def validate_pretrain(obj):
 
 
 def _check_messages(msgs, field):
-    """Shared structural check of a chat (list of role/content dicts)."""
+    """Shared structural check of a chat (list of role/content dicts; tool fields as dataset/tool_messages.py)."""
     if not isinstance(msgs, list) or not msgs:
         raise ValueError(f"field '{field}' must be a non-empty list of messages")
     for j, m in enumerate(msgs):
@@ -47,10 +49,25 @@ def _check_messages(msgs, field):
             if "role" not in m:
                 raise ValueError(f"{field}[{j}] has no 'role'")
             raise ValueError(f"unknown role {role!r} in {field}[{j}] (expected one of {', '.join(ROLES)})")
-        if not isinstance(m.get("content"), str):
+        calls = m.get("tool_calls")
+        if calls is not None:
+            if role != "assistant":
+                raise ValueError(f"{field}[{j}] ('{role}') has 'tool_calls' (only assistant messages call tools)")
+            check_tool_calls(calls, f"{field}[{j}] 'tool_calls'")
+        if not isinstance(m.get("content"), str) and not (calls and m.get("content") is None):
             raise ValueError(f"{field}[{j}] ('{role}') must have a string 'content', "
                              f"got {type(m.get('content')).__name__}")
-        _check_text(m["content"], f"{field}[{j}] ('{role}') content")
+        if m.get("content"):
+            _check_text(m["content"], f"{field}[{j}] ('{role}') content")
+        if "reasoning_content" in m:
+            if role != "assistant" or not isinstance(m["reasoning_content"], str):
+                raise ValueError(f"{field}[{j}] ('{role}'): 'reasoning_content' must be a string on an assistant "
+                                 "message")
+            _check_text(m["reasoning_content"], f"{field}[{j}] reasoning_content")
+        if m.get("tools") is not None:
+            if role != "system" or j != 0:
+                raise ValueError(f"{field}[{j}] ('{role}') has 'tools': they belong on the first, system message")
+            check_tools(m["tools"], f"{field}[{j}] 'tools'")
 
 
 def validate_sft(obj):

@@ -7,6 +7,7 @@ Token id layout (other modules rely on it):
     3..6 <think> </think> <answer> </answer>  (added but NOT special, so
         they survive ``skip_special_tokens=True`` and show up in decoded
         reasoning traces, while still being single tokens)
+    7..10 <tool_call> </tool_call> <tool_response> </tool_response>  (likewise)
 
 The result is a ``tokenizer.json`` + ``tokenizer_config.json`` pair that
 ``transformers.AutoTokenizer.from_pretrained(save_dir)`` loads. The CLI is train_tokenizer.py.
@@ -19,6 +20,8 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_token
 ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
 TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
+TOOL_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
+ADDED_TOKENS = TAG_TOKENS + TOOL_TOKENS  # single tokens that decode() keeps (not special)
 
 # Characters that get a pre-token of their own when split_cjk is on: CJK
 # ideographs (all planes), CJK radicals/symbols/punctuation, kana, bopomofo,
@@ -32,20 +35,72 @@ CJK_CHAR_CLASS = (
     "\uff00-\uffef\U00020000-\U0003134f]"
 )
 
-# MiniMind2-style ChatML. No default system prompt: a system turn is rendered
-# only when the caller passes one (as the first message). Content is rendered
-# verbatim so <think>/<answer> tags inside it stay intact.
+# MiniMind2-style ChatML. No default system prompt: a system turn is rendered only when the caller passes one (as
+# the first message) or passes tools=. Content is rendered verbatim so <think>/<answer> tags inside it stay intact, and
+# every turn renders the same whatever follows it (prefix-stable), which the SFT loss masks rely on.
+#   tools=[...]            → appended to the system turn, one JSON object per line inside <tools></tools>
+#   assistant tool_calls   → <tool_call>{"name": …, "arguments": {…}}</tool_call>, one per line after the content
+#   role tool              → <tool_response>…</tool_response>; consecutive tool messages share one user turn
+#   reasoning_content      → <think>\n…\n</think>\n before the content (an empty string: thinking switched off)
+#   enable_thinking (or upstream's open_thinking) with add_generation_prompt: True opens <think>, False writes an
+#   empty think block; unset leaves the choice to the model.
+TOOLS_HEADER = ("# Tools\nYou may call the tools below. To call one, write "
+                "<tool_call>{\"name\": <tool name>, \"arguments\": <JSON object>}</tool_call>.\n<tools>")
 CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{%- if message['role'] not in ['system', 'user', 'assistant'] %}"
-    "{{- raise_exception('Unsupported chat role: ' ~ message['role']) }}"
+    "{%- set tool_list = tools if tools is defined and tools else [] %}"
+    "{%- if tool_list %}"
+    "{{- '<|im_start|>system\\n' }}"
+    "{%- if messages and messages[0]['role'] == 'system' and messages[0]['content'] %}"
+    "{{- messages[0]['content'] ~ '\\n\\n' }}"
     "{%- endif %}"
-    "{{- '<|im_start|>' ~ message['role'] ~ '\\n' }}"
-    "{{- message['content'] if message['content'] is not none else '' }}"
+    "{{- '" + TOOLS_HEADER.replace("\n", "\\n") + "' }}"
+    "{%- for tool in tool_list %}"
+    "{{- '\\n' }}{{- (tool['function'] if tool['function'] is defined else tool) | tojson }}"
+    "{%- endfor %}"
+    "{{- '\\n</tools><|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- set role = message['role'] %}"
+    "{%- if role not in ['system', 'user', 'assistant', 'tool'] %}"
+    "{{- raise_exception('Unsupported chat role: ' ~ role) }}"
+    "{%- endif %}"
+    "{%- set content = message['content'] if message['content'] is string else '' %}"
+    "{%- if role == 'system' and loop.first and tool_list %}"
+    "{%- elif role == 'tool' %}"
+    "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' %}"
+    "{{- '<|im_start|>user\\n' }}"
+    "{%- else %}"
+    "{{- '\\n' }}"
+    "{%- endif %}"
+    "{{- '<tool_response>' ~ content ~ '</tool_response>' }}"
+    "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' %}"
     "{{- '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- else %}"
+    "{{- '<|im_start|>' ~ role ~ '\\n' }}"
+    "{%- if role == 'assistant' and message['reasoning_content'] is defined and message['reasoning_content'] is string %}"
+    "{{- '<think>\\n' ~ message['reasoning_content'].strip('\\n') ~ '\\n</think>\\n' }}"
+    "{%- endif %}"
+    "{{- content }}"
+    "{%- if role == 'assistant' and message['tool_calls'] is defined and message['tool_calls'] %}"
+    "{%- for call in message['tool_calls'] %}"
+    "{%- set fn = call['function'] if call['function'] is defined else call %}"
+    "{%- if content or not loop.first %}{{- '\\n' }}{%- endif %}"
+    "{{- '<tool_call>{\"name\": ' ~ (fn['name'] | tojson) ~ ', \"arguments\": ' }}"
+    "{{- fn['arguments'] if fn['arguments'] is string else (fn['arguments'] | tojson) }}"
+    "{{- '}</tool_call>' }}"
+    "{%- endfor %}"
+    "{%- endif %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- endif %}"
     "{%- endfor %}"
     "{%- if add_generation_prompt %}"
     "{{- '<|im_start|>assistant\\n' }}"
+    "{%- set thinking = enable_thinking if enable_thinking is defined "
+    "else (open_thinking if open_thinking is defined else none) %}"
+    "{%- if thinking is true %}{{- '<think>\\n' }}"
+    "{%- elif thinking is false %}{{- '<think>\\n\\n</think>\\n' }}"
+    "{%- endif %}"
     "{%- endif %}"
 )
 
@@ -67,7 +122,7 @@ def build_tokenizer(split_cjk=True):
     # Register the reserved tokens before training so occurrences of them in
     # the corpus are cut out whole instead of being learned as merges.
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
     return tok
 
 
@@ -105,14 +160,14 @@ def tokenizer_config():
 def train_tokenizer(texts, save_dir, vocab_size=6400, split_cjk=True, min_frequency=2, show_progress=True):
     """Train on ``texts`` (any iterable of strings, e.g. dataset.jsonl_files.iter_texts(path)) and write the tokenizer
     files into ``save_dir``. Returns ``save_dir``."""
-    reserved = SPECIAL_TOKENS + TAG_TOKENS
+    reserved = SPECIAL_TOKENS + ADDED_TOKENS
     if vocab_size < 256 + len(reserved):
         raise ValueError(f"vocab_size must be at least {256 + len(reserved)} (bytes + reserved tokens)")
     tok = build_tokenizer(split_cjk)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        # Listing the reserved tokens here pins them to ids 0..6, in order.
+        # Listing the reserved tokens here pins them to ids 0..10, in order.
         special_tokens=reserved,
         # All 256 byte symbols, even ones the corpus lacks, so nothing is unknown.
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -121,8 +176,8 @@ def train_tokenizer(texts, save_dir, vocab_size=6400, split_cjk=True, min_freque
     tok.train_from_iterator(_batches(texts), trainer=trainer)
 
     # The trainer registers everything in special_tokens as *special*; turn the
-    # reasoning tags back into normal added tokens so decode() keeps them.
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+    # reasoning and tool tags back into normal added tokens so decode() keeps them.
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
     for i, t in enumerate(reserved):
         assert tok.token_to_id(t) == i, f"{t} landed on id {tok.token_to_id(t)}, expected {i}"
 

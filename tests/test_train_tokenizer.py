@@ -124,7 +124,7 @@ def test_chat_template_generation_prompt(hf_tok):
 
 def test_chat_template_rejects_unknown_role(hf_tok):
     with pytest.raises(Exception, match="Unsupported chat role"):
-        _chat(hf_tok, [{"role": "tool", "content": "x"}])
+        _chat(hf_tok, [{"role": "function", "content": "x"}])
 
 
 def test_no_token_spans_two_cjk_chars(raw_tok):

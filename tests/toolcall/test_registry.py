@@ -1,0 +1,70 @@
+"""One executor for every caller: schema-checked arguments, a time limit, and clear errors."""
+import time
+
+import pytest
+
+from toolcall.registry import Tool, ToolBox, ToolError
+from toolcall.world import parse_date, world_toolbox
+
+PEOPLE = [{"name_zh": "蒋宇雪", "name_en": "Jiang Yuxue",
+           "birth_date": {"zh": "1977年7月12日", "en": "July 12, 1977"}, "birth_city": {"zh": "苏州", "en": "Suzhou"},
+           "university": {"zh": "嘉林师范大学", "en": "Jialin Normal University"},
+           "major": {"zh": "英语", "en": "English"}, "employer": {"zh": "鼎信保险", "en": "Dingxin Insurance"},
+           "work_city": {"zh": "南京", "en": "Nanjing"}}]
+
+
+@pytest.fixture(scope="module")
+def box():
+    return world_toolbox(PEOPLE)
+
+
+def test_world_tools(box):
+    assert box.run("lookup_person", {"name": "Jiang Yuxue", "attribute": "birth_city"}) == "Suzhou"
+    assert box.run("lookup_person", '{"name": "蒋宇雪", "attribute": "employer"}') == "鼎信保险"
+    assert box.run("lookup_person", {"name": "jiang yuxue", "attribute": "major"}) == "English"
+    assert box.run("calculator", {"expression": "2020 - 1977"}) == "43"
+    assert box.run("weekday", {"date": "July 12, 1977"}) == "Tuesday"
+    assert box.run("weekday", {"date": "1977年7月12日"}) == "星期二"
+    assert box.run("weekday", {"date": "1977-07-12"}) == "Tuesday"
+    assert [s["function"]["name"] for s in box.schemas()] == ["calculator", "weekday", "lookup_person"]
+    assert [s["function"]["name"] for s in world_toolbox().schemas()] == ["calculator", "weekday"]
+
+
+@pytest.mark.parametrize("name, args, reason", [
+    ("search", {}, "unknown tool 'search'"),
+    ("calculator", {}, "missing argument(s) expression"),
+    ("calculator", {"expression": 3}, "must be of type string"),
+    ("calculator", {"expression": "1", "x": 1}, "unknown argument 'x'"),
+    ("calculator", "{not json", "not valid JSON"),
+    ("calculator", "[1]", "must be a JSON object"),
+    ("calculator", {"expression": "__import__('os')"}, "not allowed in a calculation"),
+    ("lookup_person", {"name": "Nobody", "attribute": "major"}, "no person named 'Nobody'"),
+    ("lookup_person", {"name": "Jiang Yuxue", "attribute": "age"}, "must be one of"),
+    ("weekday", {"date": "2021-02-30"}, "not a real date"),
+    ("weekday", {"date": "yesterday"}, "cannot read the date"),
+])
+def test_bad_calls_are_tool_errors(box, name, args, reason):
+    with pytest.raises(ToolError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        box.run(name, args)
+    assert box.respond(name, args).startswith("error: ")
+
+
+def test_time_limit_and_recovery():
+    slow = Tool("slow", "sleeps", {"type": "object", "properties": {"s": {"type": "number"}}}, lambda s: time.sleep(s))
+    fast = Tool("fast", "echo", {"type": "object", "properties": {}}, lambda: "ok")
+    box = ToolBox([slow, fast], timeout_s=0.2)
+    t0 = time.perf_counter()
+    with pytest.raises(ToolError, match="timed out after 0.2 s"):
+        box.run("slow", {"s": 3})
+    assert box.run("fast", {}) == "ok"  # not stuck behind the abandoned call
+    assert time.perf_counter() - t0 < 2
+
+
+def test_bool_is_not_an_integer():
+    t = Tool("t", "", {"type": "object", "properties": {"n": {"type": "integer"}}}, lambda n: n)
+    with pytest.raises(ToolError, match="must be of type integer"):
+        ToolBox([t]).run("t", {"n": True})
+
+
+def test_parse_date_languages():
+    assert parse_date("March 3, 2001")[1] == "en" and parse_date("2001年3月3日")[1] == "zh"

@@ -1,0 +1,77 @@
+"""The embedded world's tools: a calculator, a people directory and a weekday tool, in both languages.
+
+The directory covers every person of the world, held-out half included: a fact the model never memorised is
+retrievable through a tool call, which is the point of tools for a small model.
+"""
+import datetime
+import re
+
+from toolcall.calculator import calculate
+from toolcall.registry import Tool, ToolBox, ToolError
+
+ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer", "work_city")
+WEEKDAY_NAMES = {"en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+                 "zh": ["星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"]}
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"]
+
+CALCULATOR = Tool(
+    "calculator", "Evaluate an arithmetic expression (numbers, + - * / % and parentheses).",
+    {"type": "object", "properties": {"expression": {"type": "string", "description": "e.g. (3 + 4) * 5"}},
+     "required": ["expression"]},
+    lambda expression: calculate(expression))
+
+
+def parse_date(text: str) -> tuple[datetime.date, str]:
+    """(date, language) from "1977-07-12", "July 12, 1977" or "1977年7月12日"."""
+    text = text.strip()
+    try:
+        if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text):
+            return datetime.date(int(m[1]), int(m[2]), int(m[3])), "en"
+        if m := re.fullmatch(r"(\d{4})年(\d{1,2})月(\d{1,2})日", text):
+            return datetime.date(int(m[1]), int(m[2]), int(m[3])), "zh"
+        if (m := re.fullmatch(r"([A-Za-z]+) (\d{1,2}), (\d{4})", text)) and m[1].lower() in _MONTHS:
+            return datetime.date(int(m[3]), _MONTHS.index(m[1].lower()) + 1, int(m[2])), "en"
+    except ValueError:
+        raise ToolError(f"weekday: {text!r} is not a real date") from None
+    raise ToolError(f"weekday: cannot read the date {text!r} (write 1977-07-12, July 12, 1977 or 1977年7月12日)")
+
+
+def weekday(date: str) -> str:
+    day, lang = parse_date(date)
+    return WEEKDAY_NAMES[lang][day.weekday()]
+
+
+WEEKDAY = Tool(
+    "weekday", "The day of the week of a date.",
+    {"type": "object", "properties": {"date": {"type": "string", "description": "e.g. 1977-07-12"}},
+     "required": ["date"]},
+    weekday)
+
+
+def lookup_tool(people: list[dict]) -> Tool:
+    """lookup_person over the world's people; a Chinese name gets the Chinese value, an English name the English."""
+    index = {}
+    for p in people:
+        index[p["name_zh"]] = (p, "zh")
+        index[p["name_en"].casefold()] = (p, "en")
+
+    def lookup_person(name: str, attribute: str) -> str:
+        hit = index.get(name.strip()) or index.get(name.strip().casefold())
+        if hit is None:
+            raise ToolError(f"lookup_person: no person named {name!r} in the directory")
+        person, lang = hit
+        return person[attribute][lang]
+
+    return Tool(
+        "lookup_person", "Look up one fact about a person in the directory.",
+        {"type": "object", "properties": {"name": {"type": "string"},
+                                          "attribute": {"type": "string", "enum": list(ATTRIBUTES)}},
+         "required": ["name", "attribute"]},
+        lookup_person)
+
+
+def world_toolbox(people: list[dict] | None = None, timeout_s: float = 2.0) -> ToolBox:
+    """calculator and weekday, plus lookup_person when the world's people are given."""
+    tools = [CALCULATOR, WEEKDAY] + ([lookup_tool(people)] if people else [])
+    return ToolBox(tools, timeout_s=timeout_s)
