@@ -87,3 +87,21 @@ def require_tool_tokens(tokenizer, what: str = "tool calls"):
         raise ValueError(f"{what} need the tool tokens {', '.join(TOOL_TOKENS)}, which {name} lacks "
                          f"({', '.join(missing)}); use the tokenizer shipped in model/ or train one with "
                          "train_tokenizer.py")
+
+
+def chat_texts(messages: list[dict]):
+    """The strings the chat template writes for a (validated) chat — contents, reasoning, each tool's JSON and each
+    call as <tool_call> text — for training a tokenizer on chats without rendering them (JSON as the template's
+    tojson writes it: ", " and ": " separators, non-ASCII kept)."""
+    for m in normalize_messages(messages):
+        for tool in m.get("tools") or []:
+            yield json.dumps(tool.get("function", tool), ensure_ascii=False)
+        if m.get("reasoning_content"):
+            yield m["reasoning_content"]
+        if m["content"]:
+            yield m["content"]
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function", call)
+            args = fn.get("arguments", {})
+            args = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+            yield f'<tool_call>{{"name": {json.dumps(fn["name"], ensure_ascii=False)}, "arguments": {args}}}</tool_call>'

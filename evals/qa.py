@@ -1,6 +1,7 @@
 """Free-form QA: greedy answers to held-out questions, scored by whether the expected value appears."""
 import torch
 
+from dataset.tool_messages import template_arguments
 from evals.answers import SENTENCE_END
 from evals.batching import left_pad
 from model.generate import generate
@@ -14,7 +15,8 @@ def chat_replies(model, tokenizer, conversations: list[list[dict]], max_new_toke
     for conv in conversations:
         if conv and conv[-1]["role"] == "assistant":
             conv = conv[:-1]
-        prompts.append(tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=True))
+        conv, extra = template_arguments(conv)  # tools on the system message → tools=
+        prompts.append(tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=True, **extra))
     pad, eos = tokenizer.pad_token_id or 0, tokenizer.eos_token_id
     replies = []
     for start in range(0, len(prompts), batch_size):

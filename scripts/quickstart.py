@@ -22,6 +22,7 @@ import torch  # noqa: E402
 
 from dataset.jsonl_files import read_jsonl  # noqa: E402
 from dataset.world import make_world  # noqa: E402
+from dataset.tool_messages import chat_texts  # noqa: E402
 from evals.answers import check_fact_answer  # noqa: E402
 from evals.choice import build_prompt, predict_choices  # noqa: E402
 from evals.lm_loss import heldout_loss  # noqa: E402
@@ -99,9 +100,11 @@ def main():
     print(f"world: {args.n_people} people → {world}")
     report["world"] = {"n_people": args.n_people, "files": {k: v["lines"] for k, v in stats["files"].items()}}
 
-    # 2. tokenizer: byte-level BPE on the pretraining text plus the chat text (so answers tokenize alike)
-    corpus = (text for name in ("pretrain.jsonl", "sft.jsonl") for rec in read_jsonl(os.path.join(world, name))
-              for text in ([rec["text"]] if "text" in rec else [m["content"] for m in rec["conversations"]]))
+    # 2. tokenizer: byte-level BPE on the pretraining text plus the chat text (so answers and tool calls tokenize
+    #    alike everywhere)
+    corpus = (text for name in ("pretrain.jsonl", "sft.jsonl", "tool_sft.jsonl")
+              for rec in read_jsonl(os.path.join(world, name))
+              for text in ([rec["text"]] if "text" in rec else chat_texts(rec["conversations"])))
     train_tokenizer(corpus, tok_dir, vocab_size=args.vocab_size, show_progress=False)
 
     # 3-4. pretrain, then SFT from the pretrained weights: the stage scripts, CPU-sized

@@ -16,9 +16,8 @@ _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "augu
            "november", "december"]
 
 CALCULATOR = Tool(
-    "calculator", "Evaluate an arithmetic expression (numbers, + - * / % and parentheses).",
-    {"type": "object", "properties": {"expression": {"type": "string", "description": "e.g. (3 + 4) * 5"}},
-     "required": ["expression"]},
+    "calculator", "Arithmetic: numbers, + - * / % and parentheses.",
+    {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
     lambda expression: calculate(expression))
 
 
@@ -44,8 +43,7 @@ def weekday(date: str) -> str:
 
 WEEKDAY = Tool(
     "weekday", "The day of the week of a date.",
-    {"type": "object", "properties": {"date": {"type": "string", "description": "e.g. 1977-07-12"}},
-     "required": ["date"]},
+    {"type": "object", "properties": {"date": {"type": "string"}}, "required": ["date"]},
     weekday)
 
 
@@ -64,7 +62,7 @@ def lookup_tool(people: list[dict]) -> Tool:
         return person[attribute][lang]
 
     return Tool(
-        "lookup_person", "Look up one fact about a person in the directory.",
+        "lookup_person", "One fact about a person.",
         {"type": "object", "properties": {"name": {"type": "string"},
                                           "attribute": {"type": "string", "enum": list(ATTRIBUTES)}},
          "required": ["name", "attribute"]},

@@ -24,12 +24,12 @@ class RolloutScorer:
     def sample(self, model, batch):
         rollout = self.rollout(model, batch["prompt_ids"], batch["prompt_mask"], num_generations=self.num_generations)
         texts = [self.tokenizer.decode(ids[m.bool()].tolist(), skip_special_tokens=True)
-                 for ids, m in zip(rollout.completion_ids.cpu(), rollout.completion_mask.cpu())]
+                 for ids, m in zip(rollout.completion_ids.cpu(), rollout.loss_mask.cpu())]
         g = self.num_generations
         prompts = [p for p in batch["prompt"] for _ in range(g)]
         references = [r for r in batch["reference"] for _ in range(g)]
         replies = [r for r in batch.get("reference_reply", [""] * len(batch["reference"])) for _ in range(g)]
-        lengths = rollout.completion_mask.sum(1).tolist()
+        lengths = rollout.loss_mask.sum(1).tolist()
         scores, parts = self.reward_fn(prompts, texts, references, finished=rollout.finished.tolist(),
                                        lengths=lengths, reference_replies=replies)
         return rollout, texts, torch.as_tensor(scores, dtype=torch.float32, device=rollout.completion_ids.device), \
@@ -38,8 +38,8 @@ class RolloutScorer:
 
 def rollout_stats(rollout, rewards, parts, group_size, old_logps):
     """Scalars every RL recipe logs about what it sampled; old_logps: the trainer's log-probs of the samples."""
-    lengths = rollout.completion_mask.sum(1).float()
-    cm = rollout.completion_mask.float()
+    lengths = rollout.loss_mask.sum(1).float()  # tokens the policy wrote
+    cm = rollout.loss_mask.float()
     stats = {"reward": rewards.mean(), "reward_std": rewards.std() if rewards.numel() > 1 else rewards.new_zeros(()),
              "completion_len": lengths.mean(), "finished": rollout.finished.float().mean(),
              # share of groups whose samples all scored the same: they carry no GRPO signal
@@ -61,7 +61,7 @@ class GRPOLoss:
         self.inner_steps, self.scale_rewards = num_iterations, scale_rewards
 
     def count(self, batch):
-        return batch["completion_mask"].sum()
+        return batch["loss_mask"].sum()
 
     @torch.no_grad()
     def prepare(self, model, batch):
@@ -75,12 +75,12 @@ class GRPOLoss:
         ref = completion_logps(self.reference, ids, mask, n_c, s.temperature) if self.reference is not None else None
         stats = rollout_stats(rollout, rewards, parts, s.num_generations, old)
         stats.update(adv_mean=float(adv.mean()), adv_abs=float(adv.abs().mean()))
-        return {"input_ids": ids, "attention_mask": mask, "completion_mask": rollout.completion_mask,
+        return {"input_ids": ids, "attention_mask": mask, "loss_mask": rollout.loss_mask,
                 "old_logps": old, "ref_logps": ref, "advantages": adv, "stats": stats}
 
     def __call__(self, model, batch):
-        n_c = batch["completion_mask"].shape[1]
+        n_c = batch["loss_mask"].shape[1]
         logps = completion_logps(model, batch["input_ids"], batch["attention_mask"], n_c, self.scorer.temperature)
-        per_token, stats = policy_loss(logps, batch["old_logps"], batch["advantages"], batch["completion_mask"],
+        per_token, stats = policy_loss(logps, batch["old_logps"], batch["advantages"], batch["loss_mask"],
                                        self.loss_type, self.eps_low, self.eps_high, self.beta, batch["ref_logps"])
         return per_token.sum(), {**batch["stats"], **{k: float(v) for k, v in stats.items()}}

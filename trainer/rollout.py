@@ -29,6 +29,13 @@ class Rollout:
     completion_mask: torch.Tensor  # [N, C] 1 = sampled token (EOS included)
     logps: torch.Tensor  # [N, C] float32 log-prob of each sampled token at sampling time, 0 where masked
     finished: torch.Tensor  # [N] bool: the row ended with EOS (else it hit max_new_tokens)
+    # [N, C] 1 = a token the policy wrote, which the loss trains; None: every completion token. Multi-turn agent
+    # rollouts interleave tool results (read, never written, by the policy) with the policy's own tokens.
+    action_mask: torch.Tensor | None = None
+
+    @property
+    def loss_mask(self) -> torch.Tensor:
+        return self.completion_mask if self.action_mask is None else self.action_mask
 
     def sequences(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask) of prompt + completion, for a training forward."""

@@ -13,6 +13,8 @@ layouts, plus held-out files that measure what the model really learned:
     dpo.jsonl / dpo_heldout.jsonl             {"chosen", "rejected"}
     lora_identity.jsonl / lora_identity_heldout.jsonl   a NEW identity (小溪 / Xiaoxi from 青石实验室 / Bluestone Lab)
     reason.jsonl / reason_direct.jsonl / reason_heldout.jsonl   small multi-step arithmetic with and without <think>
+    rlaif.jsonl / rlaif_facts.jsonl / choice_reason.jsonl / rlaif_choice.jsonl   RL prompts (and the letter format)
+    tool_sft.jsonl / tool_heldout.jsonl / agent_rl.jsonl   questions answered through the world's tools
     exam/{dev,val,test}/{subject}_{split}.csv  a C-Eval-layout multiple-choice exam
     world.json                  the world itself (people, values, templates) for evaluation and debugging
 
@@ -28,7 +30,7 @@ Everything is deterministic: all randomness comes from random.Random objects see
 All text here is produced by our own name lists and templates.
 
 Modules: people (name/value tables, rendering a person), templates and identity (the wording), one builder per file
-family (pretrain, sft, qa_eval, dpo, lora, reasoning, exam), files (make_world and the writers).
+family (pretrain, sft, qa_eval, dpo, lora, reasoning, choice_reason, tools, exam), files (make_world and the writers).
 
 CLI:  python -m dataset.world --out_dir out/world --seed 0 --n_people 200
 """

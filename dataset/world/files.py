@@ -20,6 +20,7 @@ from dataset.world.qa_eval import build_qa_eval
 from dataset.world.reasoning import build_reason
 from dataset.world.sft import build_sft
 from dataset.world.templates import BIO_TEMPLATES, ECHO_QUESTIONS, PARAPHRASE_QUESTIONS, QA_TEXT_FORMAT
+from dataset.world.tools import build_tool_data
 
 _CJK_RE = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef\u201c\u201d]")  # CJK chars + CJK punctuation
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -95,6 +96,9 @@ def make_world(
     n_rlaif_facts: int = 720,
     n_choice_reason: int = 3000,
     n_rlaif_choice: int = 2000,
+    n_tool_sft: int = 3000,
+    n_tool_heldout: int = 240,
+    n_agent_rl: int = 1000,
     n_exam_val: int = 200,
     n_exam_test: int = 200,
     train_fraction: float = 0.5,
@@ -147,6 +151,11 @@ def make_world(
     choice_sft, choice_rl = build_choice_reason(people, seed, n_choice_reason, n_rlaif_choice)
     files["choice_reason.jsonl"] = write_jsonl(out / "choice_reason.jsonl", choice_sft)  # recall, then the letter
     files["rlaif_choice.jsonl"] = write_jsonl(out / "rlaif_choice.jsonl", choice_rl)  # judged on exam/val
+
+    tool_sft, tool_heldout, agent_rl = build_tool_data(people, seed, n_tool_sft, n_tool_heldout, n_agent_rl)
+    files["tool_sft.jsonl"] = write_jsonl(out / "tool_sft.jsonl", tool_sft)  # questions answered through tools
+    files["tool_heldout.jsonl"] = write_jsonl(out / "tool_heldout.jsonl", tool_heldout)  # chains on held-out people
+    files["agent_rl.jsonl"] = write_jsonl(out / "agent_rl.jsonl", agent_rl)  # chains on train-half people, with gt
 
     for subject, splits in build_exam(people, seed, n_exam_val, n_exam_test).items():
         for split, rows in splits.items():

@@ -166,16 +166,42 @@ def direct_reply(final: str) -> str:
     return "<answer>\n" + final + "\n</answer>"
 
 
-def build_reason(seed, n_train, n_heldout, n_rl=0) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
-    """(reason, reason_direct, reason_heldout, rlaif): rlaif holds n_rl RL prompts drawn from the TRAIN number
-    combinations (upstream's rlaif layout plus the reference answer), so reason_heldout stays unseen by RL too."""
-    rng = seeded_rng(seed, "reason")
+def split_reason_keys(rng: random.Random) -> tuple[dict, dict]:
+    """(train keys, held-out keys) per kind; with seeded_rng(seed, "reason") the split every reasoning file uses."""
     train_keys, heldout_keys = {}, {}
     for kind in REASON_KINDS:
         keys = reason_problem_space(kind)
         rng.shuffle(keys)
         n_hold = max(1, round(len(keys) * REASON_HELDOUT_FRACTION))
         heldout_keys[kind], train_keys[kind] = keys[:n_hold], keys[n_hold:]
+    return train_keys, heldout_keys
+
+
+def calculator_expression(kind: str, key: tuple) -> str:
+    """The one calculator expression that answers a problem (the tool-use data's call; weekday and date problems
+    compute a day number that the reply then names)."""
+    if kind == "boxes":
+        return f"{key[0]} * {key[1]} - {key[2]}"
+    if kind == "buy_give":
+        return f"{key[0]} + {key[1]} - {key[2]}"
+    if kind == "shopping":
+        p, n, pay = key
+        return f"{pay} - {p} * {n}"
+    if kind == "age":
+        return f"{key[0] + key[1]} - {key[0]}"
+    if kind == "weekday":
+        return f"({key[0]} + {key[1]} - 1) % 7 + 1"
+    if kind == "date":
+        m, d, w, r = key
+        return f"{d} + {w} * 7 + {r}"
+    raise ValueError(kind)
+
+
+def build_reason(seed, n_train, n_heldout, n_rl=0) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """(reason, reason_direct, reason_heldout, rlaif): rlaif holds n_rl RL prompts drawn from the TRAIN number
+    combinations (upstream's rlaif layout plus the reference answer), so reason_heldout stays unseen by RL too."""
+    rng = seeded_rng(seed, "reason")
+    train_keys, heldout_keys = split_reason_keys(rng)
     reason, direct, train_questions = [], [], set()
     for i in range(n_train):  # kinds and languages in rotation, so every mix is balanced
         kind, lang = REASON_KINDS[i % len(REASON_KINDS)], LANGS[(i // len(REASON_KINDS)) % 2]

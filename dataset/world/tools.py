@@ -1,0 +1,154 @@
+"""tool_sft.jsonl, tool_heldout.jsonl and agent_rl.jsonl: the world's questions answered through tools.
+
+    system: tools (calculator, weekday, lookup_person)          ← on the system message, as upstream's rows
+    user:   Xiaoming has 3 boxes of pears with 5 in each box. … How many pears are left?
+    assistant: <tool_call>{"name": "calculator", "arguments": {"expression": "3 * 5 - 4"}}</tool_call>
+    tool:   11
+    assistant: <answer>\\n11\\n</answer>
+
+Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
+combinations stay unseen), one fact about a person (TRAIN-half people, trained wording), two-step chains (look up a
+birth date, then compute an age or a weekday) and prompts that need no tool, answered directly though tools are
+offered. A third of the rows switch thinking off (an empty think block) so both template modes are trained.
+
+tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts; the evaluation takes its
+arithmetic and single facts from reason_heldout.jsonl and qa_heldout.jsonl, so answers with and without tools are
+compared on the same questions. agent_rl.jsonl holds chains about TRAIN-half people with the ground truth as
+upstream's `gt` list.
+"""
+from dataset.world.common import msg, seeded_rng
+from dataset.world.identity import BASE_IDENTITY
+from dataset.world.people import ATTRIBUTES, CITIES, LANGS, answer_sentence, person_name, render_question
+from dataset.world.reasoning import LAST_YEAR, REASON_KINDS, calculator_expression, render_reason, split_reason_keys
+from dataset.world.templates import (ECHO_QUESTIONS, GREETINGS, TRANSLATE_TO_EN, TRANSLATE_TO_EN_ANSWER,
+                                     TRANSLATE_TO_ZH, TRANSLATE_TO_ZH_ANSWER)
+from toolcall.world import world_toolbox
+
+CHAIN_QUESTIONS = {
+    "age": {"zh": ["{n}在{y}年满多少岁？", "到{y}年，{n}满几岁？"],
+            "en": ["How old does {n} turn in {y}?", "What age does {n} reach in {y}?"]},
+    "weekday": {"zh": ["{n}出生那天是星期几？", "{n}是星期几出生的？"],
+                "en": ["On what day of the week was {n} born?", "Which weekday was {n} born on?"]},
+}
+THINKING_OFF_SHARE = 1 / 3
+
+
+def _call(tool: str, **arguments) -> dict:
+    return {"type": "function", "function": {"name": tool, "arguments": arguments}}
+
+
+def _assistant(content: str, thinking_off: bool, calls: list | None = None) -> dict:
+    m = msg("assistant", content)
+    if calls:
+        m["tool_calls"] = calls
+    if thinking_off:
+        m["reasoning_content"] = ""
+    return m
+
+
+def _answer(value: str) -> str:
+    return f"<answer>\n{value}\n</answer>"
+
+
+def _tool_chat(tools, question, steps, final, thinking_off):
+    """[system+tools, user, (assistant call, tool result)*, assistant final]; steps: [(call, result), ...]."""
+    msgs = [{"role": "system", "content": "", "tools": tools}, msg("user", question)]
+    for call, result in steps:
+        msgs += [_assistant("", thinking_off, [call]), msg("tool", result)]
+    return msgs + [_assistant(final, thinking_off)]
+
+
+def calc_chat(box, kind, key, lang, rng, thinking_off=False):
+    question, _steps, final = render_reason(kind, key, lang, rng)
+    expression = calculator_expression(kind, key)
+    result = box.run("calculator", {"expression": expression})
+    return _tool_chat(box.schemas(), question, [(_call("calculator", expression=expression), result)],
+                      _answer(final), thinking_off), final
+
+
+def lookup_chat(box, person, attr, lang, question, thinking_off=False):
+    name = person_name(person, lang)
+    result = box.run("lookup_person", {"name": name, "attribute": attr})
+    return _tool_chat(box.schemas(), question, [(_call("lookup_person", name=name, attribute=attr), result)],
+                      answer_sentence(person, attr, lang), thinking_off)
+
+
+def chain_chat(box, person, kind, lang, rng, thinking_off=False):
+    """(chat, ground truth) for a two-step question: birth date, then age in a year or the weekday of birth."""
+    name = person_name(person, lang)
+    birth = box.run("lookup_person", {"name": name, "attribute": "birth_date"})
+    steps = [(_call("lookup_person", name=name, attribute="birth_date"), birth)]
+    born = person["birth_date"]["year"]
+    if kind == "age":
+        year = rng.randint(born + 1, min(born + 45, LAST_YEAR))
+        question = rng.choice(CHAIN_QUESTIONS["age"][lang]).format(n=name, y=year)
+        expression = f"{year} - {born}"
+        truth = box.run("calculator", {"expression": expression})
+        steps.append((_call("calculator", expression=expression), truth))
+    else:
+        question = rng.choice(CHAIN_QUESTIONS["weekday"][lang]).format(n=name)
+        truth = box.run("weekday", {"date": birth})
+        steps.append((_call("weekday", date=birth), truth))
+    return _tool_chat(box.schemas(), question, steps, _answer(truth), thinking_off), truth
+
+
+def no_tool_chat(box, lang, rng, thinking_off=False):
+    """A prompt that needs no tool (greeting, identity, a city's name in the other language), answered directly."""
+    pick = rng.randrange(4)
+    if pick == 0:
+        q, a = rng.choice(GREETINGS[lang]), BASE_IDENTITY["greeting_reply"][lang]
+    elif pick == 1:
+        q, a = rng.choice(BASE_IDENTITY["questions"][lang]), rng.choice(BASE_IDENTITY["answers"][lang])
+    else:
+        zh, en = rng.choice(CITIES)
+        if pick == 2:
+            q, a = TRANSLATE_TO_EN[lang].format(zh=zh), TRANSLATE_TO_EN_ANSWER[lang].format(zh=zh, en=en)
+        else:
+            q, a = TRANSLATE_TO_ZH[lang].format(en=en), TRANSLATE_TO_ZH_ANSWER[lang].format(zh=zh, en=en)
+    return [{"role": "system", "content": "", "tools": box.schemas()}, msg("user", q),
+            _assistant(a, thinking_off)]
+
+
+def build_tool_data(people, seed, n_sft, n_heldout, n_agent) -> tuple[list[dict], list[dict], list[dict]]:
+    """(tool_sft, tool_heldout, agent_rl). tool_sft mixes the kinds 3 : 3 : 2 : 2 (arithmetic : fact : chain :
+    no tool)."""
+    box = world_toolbox(people)
+    train = [p for p in people if p["split"] == "train"]
+    test = [p for p in people if p["split"] == "test"]
+    train_keys, _heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
+    rng = seeded_rng(seed, "tool_sft")
+    rows = []
+    for i in range(n_sft):
+        lang, off = LANGS[i % 2], rng.random() < THINKING_OFF_SHARE
+        slot = (i // 2) % 10
+        if slot < 3:
+            kind = REASON_KINDS[rng.randrange(len(REASON_KINDS))]
+            chat, _ = calc_chat(box, kind, rng.choice(train_keys[kind]), lang, rng, off)
+        elif slot < 6:
+            person, attr = rng.choice(train), rng.choice(ATTRIBUTES)
+            question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
+            chat = lookup_chat(box, person, attr, lang, question, off)
+        elif slot < 8:
+            chat, _ = chain_chat(box, rng.choice(train), rng.choice(("age", "weekday")), lang, rng, off)
+        else:
+            chat = no_tool_chat(box, lang, rng, off)
+        rows.append({"conversations": chat})
+    rng.shuffle(rows)
+
+    held_rng, heldout = seeded_rng(seed, "tool_heldout"), []
+    for i in range(n_heldout):
+        lang, kind = LANGS[i % 2], ("age", "weekday", "none")[(i // 2) % 3]
+        if kind == "none":
+            chat, truth, tools = no_tool_chat(box, lang, held_rng), None, []
+        else:
+            chat, truth = chain_chat(box, held_rng.choice(test), kind, lang, held_rng)
+            tools = [m["tool_calls"][0]["function"]["name"] for m in chat if m.get("tool_calls")]
+        heldout.append({"conversations": chat, "kind": "chain_" + kind if kind != "none" else "none", "lang": lang,
+                        "answer": truth, "tools_expected": tools})
+
+    agent_rng, agent = seeded_rng(seed, "agent_rl"), []
+    for i in range(n_agent):
+        lang, kind = LANGS[i % 2], ("age", "weekday")[(i // 2) % 2]
+        chat, truth = chain_chat(box, agent_rng.choice(train), kind, lang, agent_rng)
+        agent.append({"conversations": chat[:2] + chat[-1:], "gt": [truth]})
+    return rows, heldout, agent

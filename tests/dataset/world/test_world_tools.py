@@ -1,0 +1,78 @@
+"""tool_sft.jsonl / tool_heldout.jsonl / agent_rl.jsonl (dataset/world/tools.py): every call's result is what the
+tool returns, answers are right, and nothing held out leaks into training rows."""
+from dataset.validate import validate_sft
+from dataset.world.reasoning import build_reason
+from toolcall.world import world_toolbox
+from world_helpers import generated, out, people_of, read_jsonl, world  # noqa: F401  (fixtures)
+
+
+def calls_and_results(conv):
+    """[(name, arguments, result)] in order, checking every call is answered by the next tool message."""
+    pairs = []
+    for j, m in enumerate(conv):
+        for call in m.get("tool_calls", []):
+            assert conv[j + 1]["role"] == "tool"
+            pairs.append((call["function"]["name"], call["function"]["arguments"], conv[j + 1]["content"]))
+    return pairs
+
+
+def names(people):
+    return {p["name_zh"] for p in people} | {p["name_en"] for p in people}
+
+
+def test_tool_sft_rows_are_valid_and_consistent(out, world):
+    rows = read_jsonl(out / "tool_sft.jsonl")
+    box = world_toolbox(world["people"])
+    held_out_names = names(people_of(world, "test"))
+    _, _, reason_heldout, _ = build_reason(0, 2000, 200)
+    held_questions = {r["conversations"][0]["content"] for r in reason_heldout}
+    kinds = {"calculator": 0, "lookup_person": 0, "chain": 0, "none": 0}
+    for r in rows:
+        conv = r["conversations"]
+        assert validate_sft(r) is None
+        assert conv[0]["role"] == "system" and [t["function"]["name"] for t in conv[0]["tools"]] == \
+            ["calculator", "weekday", "lookup_person"]
+        question = conv[1]["content"]
+        assert question not in held_questions and not any(n in question for n in held_out_names)
+        pairs = calls_and_results(conv)
+        for name, args, result in pairs:
+            assert box.run(name, args) == result  # the row shows what the tool really returns
+        assert conv[-1]["role"] == "assistant" and "tool_calls" not in conv[-1]
+        if not pairs:
+            kinds["none"] += 1
+        elif len(pairs) == 2:
+            kinds["chain"] += 1
+            assert pairs[0][0] == "lookup_person" and pairs[0][1]["attribute"] == "birth_date"
+            assert conv[-1]["content"] == f"<answer>\n{pairs[1][2]}\n</answer>"
+        else:
+            kinds[pairs[0][0]] += 1
+            if pairs[0][0] == "lookup_person":
+                assert pairs[0][2] in conv[-1]["content"]
+    assert len(rows) == 3000 and kinds == {"calculator": 900, "lookup_person": 900, "chain": 600, "none": 600}
+    # a third of the rows switch thinking off (an empty think block on each assistant turn), the rest leave it out
+    off = sum(conv[-1].get("reasoning_content") == "" for conv in (r["conversations"] for r in rows))
+    assert 0.25 < off / len(rows) < 0.42
+
+
+def test_heldout_chains_are_about_held_out_people_and_agent_rows_about_the_train_half(out, world):
+    box = world_toolbox(world["people"])
+    held = read_jsonl(out / "tool_heldout.jsonl")
+    test_names, train_names = names(people_of(world, "test")), names(people_of(world, "train"))
+    assert {r["kind"] for r in held} == {"chain_age", "chain_weekday", "none"}
+    for r in held:
+        conv = r["conversations"]
+        if r["kind"] == "none":
+            assert r["answer"] is None and r["tools_expected"] == [] and len(conv) == 3
+            continue
+        pairs = calls_and_results(conv)
+        assert [p[0] for p in pairs] == r["tools_expected"] and pairs[-1][2] == r["answer"]
+        assert any(n in conv[1]["content"] for n in test_names)
+        assert all(box.run(n, a) == res for n, a, res in pairs)
+    agent = read_jsonl(out / "agent_rl.jsonl")
+    assert len(agent) == 1000
+    for r in agent:
+        conv = r["conversations"]
+        assert [m["role"] for m in conv] == ["system", "user", "assistant"] and conv[0]["tools"]
+        assert isinstance(r["gt"], list) and conv[-1]["content"] == f"<answer>\n{r['gt'][0]}\n</answer>"
+        assert any(n in conv[1]["content"] for n in train_names)
+        assert not any(n in conv[1]["content"] for n in test_names)
