@@ -18,7 +18,7 @@ from evals.rewards import rewards_from_args
 from trainer import engine
 from trainer.data import open_dataset, require_data, tokenizer_for
 from trainer.grpo import GRPOLoss
-from trainer.rl_args import add_rl_args, build_scorer, require_positive
+from trainer.rl_args import add_grpo_args, add_rl_args, build_scorer, require_positive
 
 
 def main():
@@ -27,13 +27,7 @@ def main():
                                  save_weight="grpo", log_interval=1, save_interval=10, weight_decay=0.0)
     add_rl_args(parser)
     parser.add_argument("--loss_type", choices=("grpo", "cispo"), default="grpo")
-    parser.add_argument("--epsilon", type=float, default=0.2, help="lower clip of the importance ratio (1 − ε)")
-    parser.add_argument("--epsilon_high", type=float, default=None,
-                        help="upper clip (1 + ε_high); default: --epsilon (GRPO), DAPO's clip-higher uses 0.28, "
-                             "CISPO's weight cap is typically large (e.g. 4)")
-    parser.add_argument("--num_iterations", type=int, default=1, help="μ: updates per batch of rollouts")
-    parser.add_argument("--scale_rewards", type=int, choices=(0, 1), default=1,
-                        help="divide advantages by the group's std (1, GRPO) or not (0, Dr. GRPO)")
+    add_grpo_args(parser)
     args = parser.parse_args()
     require_positive(args, "num_iterations", "epsilon", "epsilon_high")
     require_data(args, "rlaif.jsonl")

@@ -10,7 +10,8 @@ file:line (cutting a prompt would change the task the reward checks).
 import torch
 
 from dataset.lm_dataset import _JsonlDataset
-from dataset.validate import validate_rlaif
+from dataset.tool_messages import normalize_messages, require_tool_tokens, template_arguments, uses_tools
+from dataset.validate import validate_agent_rl, validate_rlaif
 
 
 class RLAIFDataset(_JsonlDataset):
@@ -32,7 +33,8 @@ class RLAIFDataset(_JsonlDataset):
     def __getitem__(self, i):
         prompt_msgs, reference, reply = self.row(i)
         try:
-            text = self.tokenizer.apply_chat_template(prompt_msgs, tokenize=False, add_generation_prompt=True)
+            chat, extra = template_arguments(normalize_messages(prompt_msgs))  # tools on the system message
+            text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, **extra)
         except Exception as e:
             raise ValueError(f"{self.index.where(i)}: {e}") from e
         ids = self.tokenizer.encode(text, add_special_tokens=False)
@@ -55,3 +57,32 @@ def collate_prompts(items, pad_id: int = 0):
     return {"prompt_ids": ids, "prompt_mask": mask, "prompt": [it["prompt"] for it in items],
             "reference": [it["reference"] for it in items],
             "reference_reply": [it.get("reference_reply", "") for it in items]}
+
+
+class AgentRLDataset(RLAIFDataset):
+    """Agentic RL prompts (upstream's agent_rl jsonl): {"messages": the prompt chat with its tools, "gt": [str]};
+    batch with `collate_agent`. The rendered prompt must fit max_seq_len (file:line otherwise)."""
+
+    validator = staticmethod(validate_agent_rl)
+
+    def __getitem__(self, i):
+        obj = self.index[i]
+        try:
+            msgs = normalize_messages(obj["conversations"])
+            prompt = msgs[:-1] if msgs[-1]["role"] == "assistant" else msgs
+            if uses_tools(prompt):
+                require_tool_tokens(self.tokenizer, "agent_rl rows")
+            chat, extra = template_arguments(prompt)
+            ids = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, **extra)
+        except Exception as e:
+            raise ValueError(f"{self.index.where(i)}: {e}") from e
+        n = len(self.tokenizer.encode(ids, add_special_tokens=False))
+        if n > self.max_seq_len:
+            raise ValueError(f"{self.index.where(i)}: the prompt is {n} tokens, longer than --max_seq_len "
+                             f"{self.max_seq_len} (raise it, or drop the row)")
+        gt = obj["gt"] if isinstance(obj["gt"], list) else [obj["gt"]]
+        return {"messages": prompt, "gt": [str(v) for v in gt]}
+
+
+def collate_agent(items):
+    return {"messages": [it["messages"] for it in items], "gt": [it["gt"] for it in items]}

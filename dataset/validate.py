@@ -112,3 +112,14 @@ def validate_rlaif(obj):
         raise ValueError(f"field 'answer' must be a string, got {type(obj['answer']).__name__}")
     if "answer" in obj:
         _check_text(obj["answer"], "field 'answer'")
+
+
+def validate_agent_rl(obj):
+    """upstream's agent_rl rows: an rlaif-shaped chat (tools on its system message) and `gt`, the values the final
+    answer must state (a list of strings/numbers, or one string)."""
+    validate_rlaif({k: v for k, v in obj.items() if k != "answer"})
+    if "gt" not in obj:
+        raise ValueError("missing field 'gt' (the values the final answer must state)")
+    gt = obj["gt"] if isinstance(obj["gt"], list) else [obj["gt"]]
+    if not gt or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in gt):
+        raise ValueError("field 'gt' must be a non-empty list of strings or numbers (or one string)")

@@ -3,7 +3,8 @@ from trainer.grpo import RolloutScorer
 from trainer.rollout import LocalRollout
 
 
-def add_rl_args(parser):
+def add_rl_args(parser, rewards: bool = True, backends: bool = True):
+    """Sampling flags; with `rewards` the reward flags of evals/rewards.py, with `backends` the rollout backend."""
     a = parser.add_argument
     a("--num_generations", type=int, default=8, help="samples per prompt (GRPO's group size G)")
     a("--max_gen_len", type=int, default=256, help="most tokens a sampled reply may have")
@@ -11,20 +12,34 @@ def add_rl_args(parser):
     a("--top_p", type=float, default=1.0, help="nucleus sampling for rollouts (1: the full distribution)")
     a("--beta", type=float, default=0.0, help="weight of the KL(π ‖ π_ref) penalty (k3 estimator); the KL is "
                                               "logged whatever the weight")
-    a("--reward_funcs", default="answer,format", help="comma-separated rewards from evals/rewards.py: answer, fact, "
-                                                      "choice, format, steps, length, repetition")
-    a("--reward_weights", default=None, help="comma-separated weights, one per reward (default: 1 each)")
-    a("--reward_model_path", default=None,
-      help="a local Hugging Face sequence-classification folder whose score (logit 0) is added to the reward")
-    a("--reward_model_weight", type=float, default=1.0)
-    a("--trust_remote_code", action="store_true", help="allow code shipped in --reward_model_path to run")
-    a("--rollout_backend", choices=("local", "openai"), default="local",
-      help="local: our static-KV sampler in this process; openai: an OpenAI-compatible server (--rollout_url)")
-    a("--rollout_url", default=None, help="base URL of the server, e.g. http://127.0.0.1:8998/v1")
-    a("--rollout_api_key", default=None, help="the server's API key (also sent with weight reloads)")
-    a("--rollout_weights_dir", default=None,
-      help="a folder the server reads weights from (its --weights_dir): the policy is written there and the "
-           "server told to load it before every rollout batch")
+    if rewards:
+        a("--reward_funcs", default="answer,format", help="comma-separated rewards from evals/rewards.py: answer, "
+                                                          "fact, choice, format, steps, length, repetition")
+        a("--reward_weights", default=None, help="comma-separated weights, one per reward (default: 1 each)")
+        a("--reward_model_path", default=None,
+          help="a local Hugging Face sequence-classification folder whose score (logit 0) is added to the reward")
+        a("--reward_model_weight", type=float, default=1.0)
+        a("--trust_remote_code", action="store_true", help="allow code shipped in --reward_model_path to run")
+    if backends:
+        a("--rollout_backend", choices=("local", "openai"), default="local",
+          help="local: our static-KV sampler in this process; openai: an OpenAI-compatible server (--rollout_url)")
+        a("--rollout_url", default=None, help="base URL of the server, e.g. http://127.0.0.1:8998/v1")
+        a("--rollout_api_key", default=None, help="the server's API key (also sent with weight reloads)")
+        a("--rollout_weights_dir", default=None,
+          help="a folder the server reads weights from (its --weights_dir): the policy is written there and the "
+               "server told to load it before every rollout batch")
+
+
+def add_grpo_args(parser):
+    """The group-relative policy loss's flags (train_grpo.py, train_agent.py)."""
+    a = parser.add_argument
+    a("--epsilon", type=float, default=0.2, help="lower clip of the importance ratio (1 − ε)")
+    a("--epsilon_high", type=float, default=None,
+      help="upper clip (1 + ε_high); default: --epsilon (GRPO), DAPO's clip-higher uses 0.28, CISPO's weight cap is "
+           "typically large (e.g. 4)")
+    a("--num_iterations", type=int, default=1, help="μ: updates per batch of rollouts")
+    a("--scale_rewards", type=int, choices=(0, 1), default=1,
+      help="divide advantages by the group's std (1, GRPO) or not (0, Dr. GRPO)")
 
 
 def build_rollout(args, tokenizer):
@@ -37,7 +52,7 @@ def build_rollout(args, tokenizer):
     if not 0 < args.top_p <= 1:
         raise SystemExit("--top_p must be in (0, 1]")
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    if args.rollout_backend == "local":
+    if getattr(args, "rollout_backend", "local") == "local":
         return LocalRollout(args.max_gen_len, args.temperature, args.top_p, eos_token_id=eos, pad_token_id=pad)
     from trainer.rollout_server import OpenAIRollout
     if not args.rollout_url:
