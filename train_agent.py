@@ -7,16 +7,18 @@ Each row (upstream's agent_rl jsonl) is a chat whose system message carries the 
 final answer must state. For every prompt --num_generations rollouts run up to --max_turns turns against the tools
 (the embedded world's calculator, weekday and lookup_person; --world_dir names the world whose people the lookup
 reads), and each is scored: 1 if the final answer states the gt values, plus --format_weight if it finished with
-every call well-formed (trainer/agent.py). The loss is GRPO's (train_grpo.py) on the tokens the policy wrote; tool
+every call well-formed (evals/agent_reward.py). The loss is GRPO's (train_grpo.py) on the tokens the policy wrote; tool
 results stay in context but out of the loss.
 """
 import copy
+import functools
 import json
 import os
 
 from dataset.rl_dataset import AgentRLDataset, collate_agent
 from dataset.tool_messages import require_tool_tokens
-from toolcall.world import world_toolbox
+from evals.agent_reward import agent_reward
+from toolcall.world import directory_of, world_toolbox
 from trainer import engine
 from trainer.agent import AgentScorer
 from trainer.agent_rollout import AgentRollout
@@ -29,7 +31,7 @@ def load_world_people(world_dir: str) -> list[dict]:
     path = os.path.join(world_dir, "world.json")
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)["people"]
+            return directory_of(json.load(f))
     except FileNotFoundError:
         raise SystemExit(f"error: no {path}: generate the world (python -m dataset.world --out_dir {world_dir}) "
                          "or pass --world_dir") from None
@@ -68,7 +70,8 @@ def main():
     reference = copy.deepcopy(model).to(run.device).eval().requires_grad_(False)  # KL logged even at β 0
     rollout = AgentRollout(build_rollout(args, tokenizer), tokenizer, world_toolbox(people, args.tool_timeout),
                            args.max_turns, args.max_total_len)
-    scorer = AgentScorer(rollout, tokenizer, args.num_generations, args.temperature, args.format_weight)
+    reward = functools.partial(agent_reward, format_weight=args.format_weight)
+    scorer = AgentScorer(rollout, tokenizer, reward, args.num_generations, args.temperature)
     loss = GRPOLoss(scorer, reference, args.loss_type, args.beta, args.epsilon, args.epsilon_high,
                     args.num_iterations, bool(args.scale_rewards))
     engine.train(run, model, data, loss, collate_fn=collate_agent)

@@ -55,7 +55,7 @@ def plot_curves(out_dir: str, stages: dict) -> list[str]:
 def plot_rl_curves(out_dir: str, report: dict) -> list[str]:
     """Reward and sampled answer accuracy per logged step of the RL stages (grpo, ppo)."""
     pngs = []
-    for stage in ("grpo", "grpo_facts", "ppo_facts"):
+    for stage in ("grpo", "grpo_facts", "ppo_facts", "agent"):
         rows = _read_log(report.get(stage, {}).get("metrics"))
         if rows is not None:
             series = {"reward": "reward"}
@@ -120,6 +120,24 @@ def post_training_lines(r: dict) -> list[str]:
             rows += [(name, f"… {kind}", pct(x["qa"][kind]), pct(x["qa_start"][kind]))
                      for kind in x["qa"] if kind.endswith("paraphrase")]
             rows += rl_rows(name, x)
+    if "tools" in r:
+        x = r["tools"]
+        for kind, what in (("arithmetic", "held-out arithmetic"), ("fact", "held-out people's facts"),
+                           ("chain", "two-step tasks, held-out people")):
+            if kind in x:
+                rows += [("tools", f"{what}: correct with tools (vs the same model without)", pct(x[kind]["correct"]),
+                          pct(x[kind]["correct_without_tools"])),
+                         ("tools", f"{what}: right tool / valid arguments",
+                          f"{pct(x[kind]['right_tool'])} / {pct(x[kind]['args_valid'])}", "")]
+        if "none" in x:
+            rows += [("tools", "false tool calls on prompts that need none", pct(x["none"]["false_call"]), "")]
+    if "agent" in r and "tools" in r:
+        x = r["agent"]
+        rows += [("agentic RL", "two-step tasks, held-out people (vs the tool-SFT model)", pct(x["chain"]["correct"]),
+                  pct(r["tools"]["chain"]["correct"])),
+                 ("agentic RL", "false tool calls on prompts that need none", pct(x["none"]["false_call"]),
+                  pct(r["tools"]["none"]["false_call"]))]
+        rows += rl_rows("agentic RL", x)
     if not rows:
         return []
     return ["", "## Post-training stages (`--all`)", "", "| stage | measure | result | baseline |", "|---|---|---|---|"] \

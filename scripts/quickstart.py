@@ -9,6 +9,7 @@ export_model.py), so this file is also the living spec of how the pieces fit. Re
 """
 import argparse
 import copy
+import itertools
 import os
 import platform
 import subprocess
@@ -23,6 +24,7 @@ import torch  # noqa: E402
 from dataset.jsonl_files import read_jsonl  # noqa: E402
 from dataset.world import make_world  # noqa: E402
 from dataset.tool_messages import chat_texts  # noqa: E402
+from dataset.world.tools import tool_boilerplate  # noqa: E402
 from evals.answers import check_fact_answer  # noqa: E402
 from evals.choice import build_prompt, predict_choices  # noqa: E402
 from evals.lm_loss import heldout_loss  # noqa: E402
@@ -89,6 +91,10 @@ def main():
     g.add_argument("--grpo_beta", type=float, default=0.0)
     g.add_argument("--facts_steps", type=int, default=100, help="fact-QA GRPO and PPO")
     g.add_argument("--facts_lr", type=float, default=5e-5)
+    g.add_argument("--tool_steps", type=int, default=800, help="tool-use SFT")
+    g.add_argument("--tool_lr", type=float, default=2e-3)
+    g.add_argument("--agent_steps", type=int, default=60, help="agentic RL on two-step tool tasks")
+    g.add_argument("--agent_lr", type=float, default=5e-5)
     args = p.parse_args()
     t_start = time.time()
     out, world, tok_dir = args.out_dir, os.path.join(args.out_dir, "world"), os.path.join(args.out_dir, "tokenizer")
@@ -100,11 +106,12 @@ def main():
     print(f"world: {args.n_people} people → {world}")
     report["world"] = {"n_people": args.n_people, "files": {k: v["lines"] for k, v in stats["files"].items()}}
 
-    # 2. tokenizer: byte-level BPE on the pretraining text plus the chat text (so answers and tool calls tokenize
-    #    alike everywhere)
-    corpus = (text for name in ("pretrain.jsonl", "sft.jsonl", "tool_sft.jsonl")
-              for rec in read_jsonl(os.path.join(world, name))
-              for text in ([rec["text"]] if "text" in rec else chat_texts(rec["conversations"])))
+    # 2. tokenizer: byte-level BPE on the pretraining text plus the chat text (so answers tokenize alike), plus the
+    #    tool prompts' fixed text (so a tools block costs few tokens)
+    corpus = itertools.chain(
+        (text for name in ("pretrain.jsonl", "sft.jsonl") for rec in read_jsonl(os.path.join(world, name))
+         for text in ([rec["text"]] if "text" in rec else chat_texts(rec["conversations"]))),
+        tool_boilerplate() * 20)
     train_tokenizer(corpus, tok_dir, vocab_size=args.vocab_size, show_progress=False)
 
     # 3-4. pretrain, then SFT from the pretrained weights: the stage scripts, CPU-sized

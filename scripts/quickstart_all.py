@@ -9,6 +9,9 @@ Every stage runs the user-facing script (train_lora.py, train_dpo.py, ...) on th
   grpo     held-out arithmetic accuracy after GRPO on the reasoning model's own samples (vs that model), the KL
   grpo_facts / ppo_facts   held-out fact QA (paraphrased questions above all) after GRPO / PPO on train-half
            people's questions (vs the SFT model), the KL
+  tools    tool-use SFT: held-out arithmetic and facts answered through the calculator / lookup_person, two-step
+           chains, false calls on prompts that need no tool — with tools vs the same questions without
+  agent    two-step tool tasks about held-out people after agentic RL (vs the tool-SFT model it starts from)
 Budgets are CPU-sized; the stage scripts' defaults are upstream's GPU recipes.
 """
 import copy
@@ -24,6 +27,7 @@ from evals.lm_loss import heldout_loss
 from evals.preference import preference_accuracy
 from evals.qa import answer_quality, chat_replies, exact_match
 from evals.reasoning import reasoning_accuracy
+from evals.toolcall import evaluate_tool_use, load_items, load_people
 from model.model_lora import load_lora_file
 from model.model_minimind import config_from_preset, count_params
 from model.weights import load_native, weight_path
@@ -183,10 +187,40 @@ class Stages:
     def ppo_facts(self):
         return self.facts_rl("train_ppo.py", "ppo_facts", self.args.facts_lr, self.args.facts_steps)
 
+    def tool_eval(self, stage, kinds=None):
+        items = [it for it in load_items(self.world) if kinds is None or it["kind"] in kinds]
+        return evaluate_tool_use(self.native(stage), self.tokenizer, items, load_people(self.world))
+
+    def tools(self):
+        """Tool-use SFT from the SFT model on tool_sft.jsonl, judged on held-out questions with and without tools."""
+        a = self.args
+        self.sh("train_full_sft.py", *self.common, "--data_path", os.path.join(self.world, "tool_sft.jsonl"),
+                "--from_weight", "full_sft", "--save_weight", "tool_sft", "--batch_size", "16", "--max_seq_len", "400",
+                "--learning_rate", str(a.tool_lr), "--warmup_iters", "10", "--max_steps", str(a.tool_steps))
+        return self.tool_eval("tool_sft")
+
+    def agent(self):
+        """Agentic RL (train_agent.py) from the tool-SFT model on agent_rl.jsonl (train-half and directory people),
+        judged on the held-out people's two-step tasks against the model it starts from."""
+        a = self.args
+        self.sh("train_agent.py", *self.common, "--data_path", os.path.join(self.world, "agent_rl.jsonl"),
+                "--world_dir", self.world, "--from_weight", "tool_sft", "--save_weight", "agent",
+                "--batch_size", str(a.rl_prompts), "--num_generations", str(a.rl_generations), "--max_gen_len", "64",
+                "--max_seq_len", "400", "--learning_rate", str(a.agent_lr), "--warmup_iters", "5",
+                "--max_steps", str(a.agent_steps), "--log_interval", "5")
+        log = os.path.join(self.out, "logs", f"agent_{self.config.hidden_size}.jsonl")
+        curve = read_jsonl(log)
+        window = max(1, len(curve) // 5)
+        mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+        res = self.tool_eval("agent", kinds=("chain", "none"))
+        return {"chain": res["chain"], "none": res["none"], "samples": res["samples"],
+                "reward_first": mean(curve[:window], "reward"), "reward_last": mean(curve[-window:], "reward"),
+                "kl_last": mean(curve[-window:], "kl"), "kl_max": max(r["kl"] for r in curve), "metrics": log}
+
     def run_all(self) -> tuple[dict, dict]:
         """(results by stage, {stage: {"wall_time_s": …}})."""
         results, wall_times = {}, {}
-        for name in ("lora", "dpo", "distill", "reason", "moe", "grpo", "grpo_facts", "ppo_facts"):
+        for name in ("lora", "dpo", "distill", "reason", "moe", "grpo", "grpo_facts", "ppo_facts", "tools", "agent"):
             t = time.time()
             res = getattr(self, name)()
             wall_times["moe_vs_dense" if name == "moe" else name] = {"wall_time_s": time.time() - t}

@@ -8,14 +8,16 @@ import pytest
 
 from conftest import REPO_ROOT
 
-PACKAGES = ("model", "dataset", "trainer", "evals", "scripts")
-# Who may import whom (besides itself). model is the base; evals judge models on data; scripts use everything.
+PACKAGES = ("model", "toolcall", "dataset", "trainer", "evals", "scripts")
+# Who may import whom (besides itself). model and toolcall (tools and their executor) are the base; evals judge
+# models on data; scripts use everything.
 ALLOWED = {
     "model": set(),
-    "dataset": {"model"},
-    "trainer": {"model", "dataset"},
-    "evals": {"model", "dataset", "trainer"},
-    "scripts": {"model", "dataset", "trainer", "evals"},
+    "toolcall": set(),
+    "dataset": {"model", "toolcall"},
+    "trainer": {"model", "dataset", "toolcall"},
+    "evals": {"model", "dataset", "trainer", "toolcall"},
+    "scripts": {"model", "toolcall", "dataset", "trainer", "evals"},
 }
 MAX_LINES = 600
 

@@ -69,6 +69,11 @@ def lookup_tool(people: list[dict]) -> Tool:
         lookup_person)
 
 
+def directory_of(world: dict) -> list[dict]:
+    """Everyone lookup_person knows in a world.json: its people and its directory-only people."""
+    return list(world["people"]) + list(world.get("directory", []))
+
+
 def world_toolbox(people: list[dict] | None = None, timeout_s: float = 2.0) -> ToolBox:
     """calculator and weekday, plus lookup_person when the world's people are given."""
     tools = [CALCULATOR, WEEKDAY] + ([lookup_tool(people)] if people else [])

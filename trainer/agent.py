@@ -1,53 +1,22 @@
-"""Agentic RL's rollouts and reward: a batch of tool-using prompts → multi-turn rollouts (trainer/agent_rollout.py)
-→ one scalar per rollout, for GRPOLoss (trainer/grpo.py) like any other scorer.
-
-Reward of a rollout, from the row's ground truth `gt` (upstream's agent_rl field):
-    correct  1 when every gt value is the final answer: the reply's <answer> block equals it (numbers compared as
-             numbers), or, for a reply without one, the value occurs in it
-    clean    format_weight when the rollout finished (a last reply without calls, within --max_turns and the
-             length budget) and every call parsed, named a known tool and passed its argument schema
-"""
-import re
-
+"""Agentic RL's scorer: a batch of tool-using prompts → multi-turn rollouts (trainer/agent_rollout.py) → one scalar
+per rollout from `reward_fn(trace, gt)` (evals/agent_reward.py), for GRPOLoss (trainer/grpo.py) like any other
+scorer."""
 import torch
-
-from evals.answers import split_reasoning
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _matches(value: str, reply: str) -> bool:
-    _think, block = split_reasoning(reply)
-    if block is None:
-        return value.casefold() in reply.casefold()
-    got, want = " ".join(block.split()).casefold(), " ".join(value.split()).casefold()
-    if got == want:
-        return True
-    if _NUMBER.fullmatch(got) and _NUMBER.fullmatch(want):
-        return abs(float(got) - float(want)) < 1e-6
-    return False
-
-
-def agent_reward(trace, gt: list[str], format_weight: float = 0.2) -> tuple[float, dict]:
-    correct = float(trace.finished and all(_matches(v, trace.final) for v in gt))
-    clean = float(trace.finished and trace.malformed == 0 and all(c["valid"] for c in trace.calls))
-    return correct + format_weight * clean, {"correct": correct, "clean": clean, "calls": float(len(trace.calls)),
-                                             "finished": float(trace.finished)}
 
 
 class AgentScorer:
     """The RolloutScorer interface (trainer/grpo.py) over multi-turn tool rollouts."""
 
-    def __init__(self, rollout, tokenizer, num_generations: int, temperature: float, format_weight: float = 0.2):
-        self.rollout, self.tokenizer = rollout, tokenizer
-        self.num_generations, self.temperature, self.format_weight = num_generations, temperature, format_weight
+    def __init__(self, rollout, tokenizer, reward_fn, num_generations: int, temperature: float):
+        self.rollout, self.tokenizer, self.reward_fn = rollout, tokenizer, reward_fn
+        self.num_generations, self.temperature = num_generations, temperature
 
     def sample(self, model, batch):
         rollout, traces = self.rollout(model, batch["messages"], num_generations=self.num_generations)
         gts = [gt for gt in batch["gt"] for _ in range(self.num_generations)]
         scores, parts = [], {}
         for trace, gt in zip(traces, gts):
-            score, p = agent_reward(trace, gt, self.format_weight)
+            score, p = self.reward_fn(trace, gt)
             scores.append(score)
             for k, v in p.items():
                 parts.setdefault(k, []).append(v)

@@ -1,11 +1,13 @@
 """choice_reason.jsonl and rlaif_choice.jsonl: multiple-choice questions answered by first recalling, then choosing.
 
     user:      <question>\\nA. …\\nB. …\\nC. …\\nD. …\\n答案：            (the exam's own prompt format)
-    assistant: <think>\\n<the fact as a sentence, or the sum>\\n</think>\\n<answer>\\nB\\n</answer>
+    assistant: <think>\\n<the fact as a sentence, or the sum>\\nA. … ✗\\nB. … ✓\\nC. … ✗\\nD. … ✗\\n</think>\\n<answer>\\nB\\n</answer>
 
 A small model that knows a fact still fails to map it onto a letter when asked for the letter at once (the exam
 sits at chance); written out first, the value is in context and choosing becomes finding the option that repeats
-it. choice_reason.jsonl teaches that format (SFT), rlaif_choice.jsonl holds fresh items with the letter as the
+it. Recalled alone, the value does not lead a small model to its letter (measured: the letter stays at chance), so
+the trace then walks the options, copying each and marking whether it is the recalled value: every step is a copy
+or a comparison, and the letter to answer is the one on the marked line. choice_reason.jsonl teaches that format (SFT), rlaif_choice.jsonl holds fresh items with the letter as the
 reference answer (RL). People items are about the TRAIN half only; arithmetic items use two-digit numbers, while the
 exam's arithmetic subject uses one-digit ones, so neither file holds an exam fact about a held-out person or an
 exam sum.
@@ -14,6 +16,8 @@ from dataset.choice_format import LETTERS, format_question
 from dataset.world.common import msg, seeded_rng
 from dataset.world.people import ATTRIBUTES, LANGS, answer_sentence, render_question, wrong_values
 from dataset.world.templates import ECHO_QUESTIONS
+
+MARKS = {True: "✓", False: "✗"}  # after each option in the trace: is it the recalled value?
 
 
 def _options(correct: str, wrong: list[str], letter: str, rng) -> list[str]:
@@ -49,8 +53,10 @@ def build_choice_reason(people, seed, n_sft, n_rl, arithmetic_share: float = 0.2
             else:
                 question, correct, wrong, recall = _person_item(rng.choice(train), people, rng)
             letter = LETTERS[i % 4]  # balanced letters: no letter is a free win
-            prompt = format_question(question, _options(correct, wrong, letter, rng))
-            reply = f"<think>\n{recall}\n</think>\n<answer>\n{letter}\n</answer>"
+            options = _options(correct, wrong, letter, rng)
+            prompt = format_question(question, options)
+            walk = "\n".join(f"{x}. {o} {MARKS[x == letter]}" for x, o in zip(LETTERS, options))
+            reply = f"<think>\n{recall}\n{walk}\n</think>\n<answer>\n{letter}\n</answer>"
             rows.append({"conversations": [msg("user", prompt), msg("assistant", reply)], "answer": letter})
         rng.shuffle(rows)
         out.append(rows)

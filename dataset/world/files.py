@@ -20,7 +20,7 @@ from dataset.world.qa_eval import build_qa_eval
 from dataset.world.reasoning import build_reason
 from dataset.world.sft import build_sft
 from dataset.world.templates import BIO_TEMPLATES, ECHO_QUESTIONS, PARAPHRASE_QUESTIONS, QA_TEXT_FORMAT
-from dataset.world.tools import build_tool_data
+from dataset.world.tools import build_directory, build_tool_data
 
 _CJK_RE = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef\u201c\u201d]")  # CJK chars + CJK punctuation
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -57,7 +57,7 @@ def write_csv(path: Path, rows: list[dict], header: list[str]) -> dict:
     return {"lines": len(rows), "approx_tokens": tokens}
 
 
-def world_summary(people, seed) -> dict:
+def world_summary(people, seed, directory=()) -> dict:
     return {
         "seed": seed,
         "attributes": list(ATTRIBUTES),
@@ -68,6 +68,7 @@ def world_summary(people, seed) -> dict:
         "identity": {"base": BASE_IDENTITY["name"],
                      "lora": {"name": LORA_IDENTITY["name"], "maker": LORA_IDENTITY["maker"]}},
         "exam_subjects": list(EXAM_SUBJECTS),
+        "directory": list(directory),  # people only the lookup_person tool knows (dataset/world/tools.py)
     }
 
 
@@ -99,6 +100,7 @@ def make_world(
     n_tool_sft: int = 3000,
     n_tool_heldout: int = 240,
     n_agent_rl: int = 1000,
+    n_directory: int = 400,
     n_exam_val: int = 200,
     n_exam_test: int = 200,
     train_fraction: float = 0.5,
@@ -152,7 +154,9 @@ def make_world(
     files["choice_reason.jsonl"] = write_jsonl(out / "choice_reason.jsonl", choice_sft)  # recall, then the letter
     files["rlaif_choice.jsonl"] = write_jsonl(out / "rlaif_choice.jsonl", choice_rl)  # judged on exam/val
 
-    tool_sft, tool_heldout, agent_rl = build_tool_data(people, seed, n_tool_sft, n_tool_heldout, n_agent_rl)
+    directory = build_directory(people, seed, n_directory)  # people only lookup_person knows
+    tool_sft, tool_heldout, agent_rl = build_tool_data(people, seed, n_tool_sft, n_tool_heldout, n_agent_rl,
+                                                       directory)
     files["tool_sft.jsonl"] = write_jsonl(out / "tool_sft.jsonl", tool_sft)  # questions answered through tools
     files["tool_heldout.jsonl"] = write_jsonl(out / "tool_heldout.jsonl", tool_heldout)  # chains on held-out people
     files["agent_rl.jsonl"] = write_jsonl(out / "agent_rl.jsonl", agent_rl)  # chains on train-half people, with gt
@@ -164,7 +168,7 @@ def make_world(
             files[rel] = write_csv(out / rel, rows, header)
 
     with open(out / "world.json", "w", encoding="utf-8", newline="\n") as f:
-        json.dump(world_summary(people, seed), f, ensure_ascii=False, indent=1)
+        json.dump(world_summary(people, seed, directory), f, ensure_ascii=False, indent=1)
         f.write("\n")
     files["world.json"] = {"lines": 1, "approx_tokens": 0}
 

@@ -9,17 +9,23 @@
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
 combinations stay unseen), one fact about a person (TRAIN-half people, trained wording), two-step chains (look up a
 birth date, then compute an age or a weekday) and prompts that need no tool, answered directly though tools are
-offered. A third of the rows switch thinking off (an empty think block) so both template modes are trained.
+offered; a tenth offer no tools and are answered directly. Facts and chains also ask about directory-only people
+(build_directory), so the model learns to copy the name it is asked about into the call. A third of the rows
+switch thinking off (an empty think block) so both template modes are trained.
 
 tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts; the evaluation takes its
 arithmetic and single facts from reason_heldout.jsonl and qa_heldout.jsonl, so answers with and without tools are
-compared on the same questions. agent_rl.jsonl holds chains about TRAIN-half people with the ground truth as
-upstream's `gt` list.
+compared on the same questions. agent_rl.jsonl holds chains about train-half and directory people with the ground
+truth as upstream's `gt` list.
 """
+import json
+
 from dataset.world.common import msg, seeded_rng
 from dataset.world.identity import BASE_IDENTITY
-from dataset.world.people import ATTRIBUTES, CITIES, LANGS, answer_sentence, person_name, render_question
-from dataset.world.reasoning import LAST_YEAR, REASON_KINDS, calculator_expression, render_reason, split_reason_keys
+from dataset.world.people import (ATTRIBUTES, CITIES, LANGS, answer_sentence, make_people, person_name,
+                                  render_question)
+from dataset.world.reasoning import (LAST_YEAR, REASON_KINDS, calculator_expression, direct_reply, render_reason,
+                                     split_reason_keys)
 from dataset.world.templates import (ECHO_QUESTIONS, GREETINGS, TRANSLATE_TO_EN, TRANSLATE_TO_EN_ANSWER,
                                      TRANSLATE_TO_ZH, TRANSLATE_TO_ZH_ANSWER)
 from toolcall.world import world_toolbox
@@ -31,6 +37,37 @@ CHAIN_QUESTIONS = {
                 "en": ["On what day of the week was {n} born?", "Which weekday was {n} born on?"]},
 }
 THINKING_OFF_SHARE = 1 / 3
+
+
+def tool_boilerplate(people: list[dict] | None = None) -> list[str]:
+    """The fixed text tool chats repeat — the tools block as the chat template writes it and each call's opening —
+    for a tokenizer corpus: merged into few tokens, it keeps tool prompts short, without the tool rows' questions
+    and names changing how everything else tokenizes."""
+    from model.tokenizer_train import TOOLS_HEADER
+    box = world_toolbox(people or [{"name_zh": "", "name_en": ""}])
+    texts = [TOOLS_HEADER + "".join("\n" + json.dumps(t["function"], ensure_ascii=False) for t in box.schemas())
+             + "\n</tools>"]
+    for t in box.schemas():
+        fn = t["function"]
+        for key in fn["parameters"]["properties"]:
+            texts.append(f'<tool_call>{{"name": "{fn["name"]}", "arguments": {{"{key}": "')
+    return texts
+
+
+def build_directory(people: list[dict], seed, n: int) -> list[dict]:
+    """n people who exist only in lookup_person's directory (no bio, no question anywhere else), with names unlike
+    any world person's. Tool rows about them teach COPYING a name into a call: with the world's few train-half
+    people alone, a small model learns to write the names it has seen rather than the one it was asked about."""
+    taken = {p["name_zh"] for p in people} | {p["name_en"] for p in people}
+    out = []
+    for p in make_people(f"{seed}:directory", n + 2 * len(people)):
+        if p["name_zh"] in taken or p["name_en"] in taken or any(
+                t.startswith(p["name_en"]) or p["name_en"].startswith(t) for t in taken):
+            continue
+        out.append({**p, "id": len(out), "split": "directory"})
+        if len(out) == n:
+            break
+    return out
 
 
 def _call(tool: str, **arguments) -> dict:
@@ -109,11 +146,25 @@ def no_tool_chat(box, lang, rng, thinking_off=False):
             _assistant(a, thinking_off)]
 
 
-def build_tool_data(people, seed, n_sft, n_heldout, n_agent) -> tuple[list[dict], list[dict], list[dict]]:
-    """(tool_sft, tool_heldout, agent_rl). tool_sft mixes the kinds 3 : 3 : 2 : 2 (arithmetic : fact : chain :
-    no tool)."""
-    box = world_toolbox(people)
+def plain_chat(person, kind, key, lang, rng):
+    """No tools offered: the question is answered directly (a fact, or an arithmetic answer block), so a model that
+    learned tools still tells offered tools from none."""
+    if person is not None:
+        attr = rng.choice(ATTRIBUTES)
+        question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
+        return [msg("user", question), msg("assistant", answer_sentence(person, attr, lang))]
+    question, _steps, final = render_reason(kind, key, lang, rng)
+    return [msg("user", question), msg("assistant", direct_reply(final))]
+
+
+def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=()) -> tuple[list, list, list]:
+    """(tool_sft, tool_heldout, agent_rl). tool_sft mixes the kinds 3 : 3 : 2 : 1 : 1 (arithmetic : fact : chain :
+    no tool needed : no tool offered); facts and chains ask about train-half and directory-only people alike."""
+    box = world_toolbox(list(people) + list(directory))
     train = [p for p in people if p["split"] == "train"]
+
+    def askable(r):  # half the facts and chains about train-half people, half about directory-only ones
+        return r.choice(directory) if directory and r.random() < 0.5 else r.choice(train)
     test = [p for p in people if p["split"] == "test"]
     train_keys, _heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
     rng = seeded_rng(seed, "tool_sft")
@@ -125,13 +176,17 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent) -> tuple[list[dict]
             kind = REASON_KINDS[rng.randrange(len(REASON_KINDS))]
             chat, _ = calc_chat(box, kind, rng.choice(train_keys[kind]), lang, rng, off)
         elif slot < 6:
-            person, attr = rng.choice(train), rng.choice(ATTRIBUTES)
+            person, attr = askable(rng), rng.choice(ATTRIBUTES)
             question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
             chat = lookup_chat(box, person, attr, lang, question, off)
         elif slot < 8:
-            chat, _ = chain_chat(box, rng.choice(train), rng.choice(("age", "weekday")), lang, rng, off)
-        else:
+            chat, _ = chain_chat(box, askable(rng), rng.choice(("age", "weekday")), lang, rng, off)
+        elif slot < 9:
             chat = no_tool_chat(box, lang, rng, off)
+        else:
+            kind = REASON_KINDS[rng.randrange(len(REASON_KINDS))]
+            chat = plain_chat(rng.choice(train) if rng.random() < 0.5 else None, kind, rng.choice(train_keys[kind]),
+                              lang, rng)
         rows.append({"conversations": chat})
     rng.shuffle(rows)
 
@@ -149,6 +204,6 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent) -> tuple[list[dict]
     agent_rng, agent = seeded_rng(seed, "agent_rl"), []
     for i in range(n_agent):
         lang, kind = LANGS[i % 2], ("age", "weekday")[(i // 2) % 2]
-        chat, truth = chain_chat(box, agent_rng.choice(train), kind, lang, agent_rng)
+        chat, truth = chain_chat(box, askable(agent_rng), kind, lang, agent_rng)
         agent.append({"conversations": chat[:2] + chat[-1:], "gt": [truth]})
     return rows, heldout, agent

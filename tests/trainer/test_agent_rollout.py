@@ -8,7 +8,8 @@ from transformers import AutoTokenizer
 from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
 from toolcall.parse import parse_reply
 from toolcall.world import world_toolbox
-from trainer.agent import AgentScorer, agent_reward
+from evals.agent_reward import agent_reward
+from trainer.agent import AgentScorer
 from trainer.agent_rollout import AgentRollout, render
 from trainer.grpo import GRPOLoss
 from trainer.rollout import Rollout, completion_logps, left_pad_ids, token_logps
@@ -107,7 +108,7 @@ def test_reward_and_loss_mask(setup):
     class Fixed:  # replays the rollout above through the scorer interface
         def __call__(self, model, prompts, num_generations):
             return rollout, traces
-    scorer = AgentScorer(Fixed(), tok, num_generations=2, temperature=1.0)
+    scorer = AgentScorer(Fixed(), tok, agent_reward, num_generations=2, temperature=1.0)
     batch = GRPOLoss(scorer, None).prepare(model, {"messages": [None, None], "gt": [["7"], ["7"]]})
     assert torch.equal(batch["loss_mask"], rollout.action_mask)
     assert batch["stats"]["reward/correct"] == 0.25

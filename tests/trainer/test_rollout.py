@@ -80,9 +80,9 @@ def test_first_inner_step_ratio_is_exactly_one():
     torch.manual_seed(3)
     prepared = loss.prepare(model, batch)
     assert prepared["stats"]["sampler_logp_gap"] < 1e-5
-    n_c = prepared["completion_mask"].shape[1]
+    n_c = prepared["loss_mask"].shape[1]
     logps = completion_logps(model, prepared["input_ids"], prepared["attention_mask"], n_c)
-    m = prepared["completion_mask"].bool()
+    m = prepared["loss_mask"].bool()
     assert torch.equal(logps[m], prepared["old_logps"][m])  # exactly: the ratio is 1 at the first inner step
     total, stats = loss(model, prepared)
     assert stats["clip_frac"] == 0.0 and torch.isfinite(total)

@@ -18,12 +18,18 @@ def test_rows_are_consistent_and_avoid_held_out_people():
             prompt, reply = r["conversations"][0]["content"], r["conversations"][1]["content"]
             assert prompt.endswith("答案：") and not any(name in prompt for name in held_out)
             options = dict(re.findall(r"^([ABCD])\. (.*)$", prompt, re.M))
-            recall = re.match(r"<think>\n(.*)\n</think>\n<answer>\n([ABCD])\n</answer>\Z", reply, re.S)
-            assert recall and recall.group(2) == r["answer"]
+            m = re.match(r"<think>\n(.*?)\n((?:[ABCD]\. .* [✓✗]\n){4})</think>\n<answer>\n([ABCD])\n</answer>\Z",
+                         reply, re.S)
+            assert m and m.group(3) == r["answer"]
+            recall = m.group(1)
+            # the walk copies every option in order and marks exactly the answer's line
+            walk = re.findall(r"^([ABCD])\. (.*) ([✓✗])$", m.group(2), re.M)
+            assert [(x, v) for x, v, _ in walk] == sorted(options.items())
+            assert [x for x, _, mark in walk if mark == "✓"] == [r["answer"]]
             # the chosen option's value is what the recall states, and no other option's is
-            assert options[r["answer"]] in recall.group(1)
-            assert sum(v in recall.group(1) for v in options.values()) == 1 or "=" in recall.group(1)
-            if "=" in recall.group(1):  # arithmetic: two-digit first operand, never the exam's one-digit sums
-                a = int(recall.group(1).split()[0])
-                assert 10 <= a <= 19 and recall.group(1).endswith(" = " + options[r["answer"]])
+            assert options[r["answer"]] in recall
+            assert sum(v in recall for v in options.values()) == 1 or "=" in recall
+            if "=" in recall:  # arithmetic: two-digit first operand, never the exam's one-digit sums
+                a = int(recall.split()[0])
+                assert 10 <= a <= 19 and recall.endswith(" = " + options[r["answer"]])
     assert sft[0] != rl[0]

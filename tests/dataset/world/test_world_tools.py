@@ -2,7 +2,7 @@
 tool returns, answers are right, and nothing held out leaks into training rows."""
 from dataset.validate import validate_sft
 from dataset.world.reasoning import build_reason
-from toolcall.world import world_toolbox
+from toolcall.world import directory_of, world_toolbox
 from world_helpers import generated, out, people_of, read_jsonl, world  # noqa: F401  (fixtures)
 
 
@@ -22,14 +22,21 @@ def names(people):
 
 def test_tool_sft_rows_are_valid_and_consistent(out, world):
     rows = read_jsonl(out / "tool_sft.jsonl")
-    box = world_toolbox(world["people"])
+    box = world_toolbox(directory_of(world))
     held_out_names = names(people_of(world, "test"))
     _, _, reason_heldout, _ = build_reason(0, 2000, 200)
     held_questions = {r["conversations"][0]["content"] for r in reason_heldout}
-    kinds = {"calculator": 0, "lookup_person": 0, "chain": 0, "none": 0}
+    kinds = {"calculator": 0, "lookup_person": 0, "chain": 0, "none": 0, "no_tools_offered": 0}
+    directory_names = names(world["directory"])
+    asked_directory = 0
     for r in rows:
         conv = r["conversations"]
         assert validate_sft(r) is None
+        if conv[0]["role"] != "system":  # no tools offered: answered directly
+            kinds["no_tools_offered"] += 1
+            assert len(conv) == 2 and not any(n in conv[0]["content"] for n in held_out_names | directory_names)
+            continue
+        asked_directory += any(n in conv[1]["content"] for n in directory_names)
         assert conv[0]["role"] == "system" and [t["function"]["name"] for t in conv[0]["tools"]] == \
             ["calculator", "weekday", "lookup_person"]
         question = conv[1]["content"]
@@ -48,14 +55,20 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
             kinds[pairs[0][0]] += 1
             if pairs[0][0] == "lookup_person":
                 assert pairs[0][2] in conv[-1]["content"]
-    assert len(rows) == 3000 and kinds == {"calculator": 900, "lookup_person": 900, "chain": 600, "none": 600}
+    assert len(rows) == 3000 and kinds == {"calculator": 900, "lookup_person": 900, "chain": 600, "none": 300,
+                                           "no_tools_offered": 300}
+    assert 500 < asked_directory < 1000  # about half the fact and chain rows
+    # directory-only people appear in no other world file
+    other = (out / "pretrain.jsonl").read_text(encoding="utf-8") + (out / "sft.jsonl").read_text(encoding="utf-8")
+    assert len(world["directory"]) == 400 and not any(n in other for n in directory_names)
+    assert not directory_names & names(world["people"])
     # a third of the rows switch thinking off (an empty think block on each assistant turn), the rest leave it out
     off = sum(conv[-1].get("reasoning_content") == "" for conv in (r["conversations"] for r in rows))
-    assert 0.25 < off / len(rows) < 0.42
+    assert 0.22 < off / len(rows) < 0.38
 
 
 def test_heldout_chains_are_about_held_out_people_and_agent_rows_about_the_train_half(out, world):
-    box = world_toolbox(world["people"])
+    box = world_toolbox(directory_of(world))
     held = read_jsonl(out / "tool_heldout.jsonl")
     test_names, train_names = names(people_of(world, "test")), names(people_of(world, "train"))
     assert {r["kind"] for r in held} == {"chain_age", "chain_weekday", "none"}
@@ -74,5 +87,5 @@ def test_heldout_chains_are_about_held_out_people_and_agent_rows_about_the_train
         conv = r["conversations"]
         assert [m["role"] for m in conv] == ["system", "user", "assistant"] and conv[0]["tools"]
         assert isinstance(r["gt"], list) and conv[-1]["content"] == f"<answer>\n{r['gt'][0]}\n</answer>"
-        assert any(n in conv[1]["content"] for n in train_names)
+        assert any(n in conv[1]["content"] for n in train_names | names(world["directory"]))
         assert not any(n in conv[1]["content"] for n in test_names)
