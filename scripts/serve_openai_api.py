@@ -22,6 +22,20 @@ split too; `token` then shows the partial bytes as \\xNN). Streamed, each chunk 
 completed since the previous chunk (the <|im_end|> one comes with the last chunk). vLLM's
 `return_tokens_as_token_ids: true` writes every `token` as "token_id:<id>". Logprobs never change what is sampled.
 
+Tools and thinking, as OpenAI's Chat Completions API defines them: `tools` ([{"type": "function", "function":
+{"name", "description", "parameters"}}]), `tool_choice` ("auto", "none", "required" or {"type": "function",
+"function": {"name"}}), assistant messages with `tool_calls` (arguments as a JSON string) and `reasoning_content`,
+and "tool" messages (`tool_call_id`, `content`) answering them; needs a tokenizer with the tool tokens (400
+otherwise). A reply then comes back read: its leading <think> block as `message.reasoning_content`, its
+<tool_call> blocks as `message.tool_calls` (finish_reason "tool_calls"; content null when nothing else was written),
+the rest, stripped, as `content`; a reply whose tool-call JSON is malformed comes back whole as content
+(toolcall/parse.py). Streamed: `delta.reasoning_content` and `delta.content` as the text comes, each tool call as a
+delta with its id and name, then its arguments. Thinking is switched by vLLM's `chat_template_kwargs:
+{"enable_thinking": bool}` or upstream MiniMind's `open_thinking: bool` (true opens a <think> block in the prompt,
+false writes an empty one). tool_choice "none" leaves the tools out of the prompt; "required" and a named function
+are accepted but NOT enforced (no constrained decoding): the reply is what the model wrote. A request with none of
+these fields gets its reply's text as it is, unread, as before.
+
 --weights_dir DIR (needs --api_key) turns on POST /v1/load_weights {"path": "name.pth"}: a native state dict inside
 DIR replaces the served weights between two replies (a reply in progress finishes on the old ones). Answers
 {"loaded": path, "tensors": n}; a path outside DIR, a file that is not a checkpoint, shapes that do not fit and NaN/inf
@@ -47,7 +61,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -55,150 +68,22 @@ sys.path.insert(0, REPO)
 import torch  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import APIRouter, Depends, FastAPI, Request  # noqa: E402
-from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
-from pydantic import BaseModel, Field, ValidationError, field_validator  # noqa: E402
+from fastapi.responses import StreamingResponse  # noqa: E402
+from jinja2 import TemplateError  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
-from starlette.requests import ClientDisconnect  # noqa: E402
 
+from dataset.tool_messages import require_tool_tokens  # noqa: E402
 from model.args import add_sampling_args, add_source_args  # noqa: E402
 from model.device import pick_device  # noqa: E402
 from model.loading import ModelSource, load_model  # noqa: E402
 from model.streaming import TextStream  # noqa: E402
 from model.weights import load_into, load_state_dict, nonfinite_tensors  # noqa: E402
+# the requests and their checks: scripts/openai_request.py; tools and thinking in and out: scripts/openai_tools.py
+from scripts.openai_request import (APIError, ChatRequest, LoadWeightsRequest, parse_json,  # noqa: E402
+                                    parse_request, read_body)
+from scripts.openai_tools import THINK, ReplyReader, template_kwargs, template_messages  # noqa: E402
 
 log = logging.getLogger("uvicorn.error")  # where uvicorn logs its own errors
-
-
-class APIError(Exception):
-    """Becomes OpenAI's error body: {"error": {"message", "type", "param", "code"}}."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code = status, message, param, code
-
-    def body(self) -> dict:
-        kind = "server_error" if self.status >= 500 else "invalid_request_error"
-        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
-
-    def response(self, headers: dict | None = None) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=headers)
-
-
-class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]  # the roles the chat template knows
-    content: str
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def join_text_parts(cls, v):  # clients may send [{"type": "text", "text": "..."}, ...] instead of a string
-        if isinstance(v, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in v):
-            return "".join(p["text"] for p in v)
-        return v
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatRequest(BaseModel):
-    """The fields we act on. Other OpenAI fields (frequency_penalty, stop, ...) are accepted and ignored."""
-    messages: list[Message] = Field(min_length=1)
-    model: str | None = None  # one model per server: any name is fine
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)  # the newer name for max_tokens; wins if both are sent
-    seed: int | None = Field(None, ge=0, lt=2**63)
-    n: int = Field(1, ge=1, le=1)  # one choice per request
-    logprobs: bool | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)  # only with logprobs: true
-    return_tokens_as_token_ids: bool | None = None  # vLLM's: "token_id:<id>" as every logprobs token
-
-
-class LoadWeightsRequest(BaseModel):
-    path: str = Field(min_length=1)  # relative to --weights_dir
-
-
-# a lone surrogate, escaped (\ud800) or as raw bytes (which json.loads lets through): only then is a string walk needed
-MAYBE_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
-
-
-def is_text(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def find_lone_surrogate(obj: dict) -> str | None:
-    """The path (messages[0].content) of a string holding a lone surrogate (or of the object with such a key): valid
-    JSON, but not text that can be tokenized or echoed. Iterative: the object may be nested hundreds of levels deep."""
-    todo = [("", obj)]
-    while todo:
-        path, x = todo.pop()
-        if isinstance(x, str) and not is_text(x):
-            return path
-        if isinstance(x, list):
-            todo.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(x))))
-        elif isinstance(x, dict):
-            if not all(is_text(k) for k in x):
-                return path
-            todo.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(x.items()))
-    return None
-
-
-def parse_request(body: bytes) -> ChatRequest:
-    req = parse_json(body, ChatRequest)
-    if req.top_logprobs is not None and not req.logprobs:
-        raise APIError(400, "top_logprobs: needs logprobs: true", "top_logprobs")
-    return req
-
-
-def parse_json(body: bytes, schema: type[BaseModel] = ChatRequest):
-    try:
-        obj = json.loads(body)
-    except RecursionError:
-        raise APIError(400, "request body is nested too deeply")
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4300 digits
-        raise APIError(400, f"request body is not valid JSON: {e}")
-    if not isinstance(obj, dict):
-        what = "a 'messages' list" if schema is ChatRequest else f"the fields {sorted(schema.model_fields)}"
-        raise APIError(400, f"request body must be a JSON object with {what}")
-    if MAYBE_SURROGATE.search(body) and (param := find_lone_surrogate(obj)) is not None:
-        where = f"{param}: " if param else ""  # "" when a top-level key is the culprit
-        raise APIError(400, f"{where}a lone UTF-16 surrogate in a string is not valid Unicode", param or None)
-    try:
-        # strict: "0.5" is not a temperature and "true" is not a bool (ints still count as floats)
-        return schema.model_validate(obj, strict=True)
-    except ValidationError as e:
-        err = e.errors()[0]
-        param = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".") or None
-        raise APIError(400, f"{param}: {err['msg']}" if param else err["msg"], param)
-
-
-async def read_body(request: Request, limit: int, timeout: float) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` bytes (a lying or absent Content-Length included), and
-    with 408 when it has not all come within `timeout` seconds (a Content-Length longer than what is sent)."""
-    too_big = APIError(413, f"request body is larger than {limit} bytes (--max_body_bytes)", code="request_too_large")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_big
-    body = bytearray()
-    try:
-        async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise too_big
-    except TimeoutError:
-        raise APIError(408, f"request body did not arrive within {timeout:g} s (--body_timeout)",
-                       code="request_timeout")
-    except ClientDisconnect:  # nobody is left to read the answer
-        raise APIError(400, "client disconnected while sending the body")
-    return bytes(body)
 
 
 def byte_level_alphabet() -> dict[str, int]:
@@ -261,11 +146,25 @@ class Engine:
         self.queued = 0  # requests waiting or generating, for /health
         self.tokens_generated = 0  # since start, for /health (written by the worker thread only)
         self.token_bytes: dict[int, bytes] = {}  # TokenLogprobs' cache (filled by the worker thread only)
+        self.has_tool_tokens: bool | None = None  # looked up at the first request with tools
+        self.no_tool_tokens = ""  # why not, when not
 
-    def prompt_ids(self, messages: list[Message]) -> list[int]:
-        text = self.tokenizer.apply_chat_template([m.model_dump() for m in messages], tokenize=False,
-                                                  add_generation_prompt=True)
-        return self.tokenizer.encode(text, add_special_tokens=False)
+    def prompt_text(self, messages: list[dict], **template_kwargs) -> str:
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                      **template_kwargs)
+        except TemplateError as e:  # e.g. a tokenizer whose template knows no tool role
+            raise APIError(400, f"messages: the tokenizer's chat template cannot write this chat ({e})", "messages")
+
+    def check_tool_tokens(self, param: str):
+        if self.has_tool_tokens is None:
+            try:
+                require_tool_tokens(self.tokenizer, "tools")
+                self.has_tool_tokens, self.no_tool_tokens = True, ""
+            except ValueError as e:
+                self.has_tool_tokens, self.no_tool_tokens = False, str(e)
+        if not self.has_tool_tokens:
+            raise APIError(400, f"{param}: this server cannot take tools: {self.no_tool_tokens}", param)
 
     def logprobs(self, req: ChatRequest) -> TokenLogprobs | None:
         return TokenLogprobs(self.tokenizer, req.top_logprobs or 0, bool(req.return_tokens_as_token_ids),
@@ -392,7 +291,12 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
     @v1.post("/chat/completions")
     async def chat(request: Request):
         req = parse_request(await read_body(request, args.max_body_bytes, args.body_timeout))
-        ids = engine.prompt_ids(req.messages)
+        if req.uses_tools():
+            engine.check_tool_tokens("tools" if req.tools else "messages")
+        prompt = engine.prompt_text(template_messages(req.messages), **template_kwargs(req))
+        ids = engine.tokenizer.encode(prompt, add_special_tokens=False)
+        # None: the reply's text goes out as it is (a request that speaks of neither tools nor thinking)
+        reader = ReplyReader(req.read_tool_calls(), prompt.endswith(THINK + "\n")) if req.read_reply() else None
         room = engine.max_seq_len - len(ids)
         if room < 1:
             raise APIError(400, f"messages: the prompt is {len(ids)} tokens and the context holds "
@@ -415,15 +319,22 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
         def logprobs_field(entries: list | None) -> dict:  # only when asked for: a reply without is as before
             return {"logprobs": {"content": entries} if entries is not None else None} if logprobs else {}
 
+        def finish_reason(message: dict) -> str:
+            return "tool_calls" if message.get("tool_calls") else stream.finish_reason
+
         if not req.stream:
             pieces, entries = [], []
             async for piece, more in engine.run(stream, req.seed, request, logprobs):
                 pieces.append(piece)
                 entries += more or []
+            if reader is None:
+                message = {"role": "assistant", "content": "".join(pieces)}
+            else:
+                reader.text += "".join(pieces)
+                message, _ = reader.finish()
             return {**head, "object": "chat.completion", "usage": usage(),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
-                                 **logprobs_field(entries),
-                                 "finish_reason": stream.finish_reason}]}
+                    "choices": [{"index": 0, "message": message, **logprobs_field(entries),
+                                 "finish_reason": finish_reason(message)}]}
 
         def event(**fields):
             return f"data: {json.dumps({**head, 'object': 'chat.completion.chunk', **fields}, ensure_ascii=False)}\n\n"
@@ -435,18 +346,31 @@ def create_app(engine: Engine, args, model_name: str) -> FastAPI:
         async def events():
             yield chunk({"role": "assistant", "content": ""})
             rest = []  # entries that came with no text (<|im_end|>'s): they go with the finish chunk
+            message = {}
             try:
                 async for piece, entries in engine.run(stream, req.seed, request, logprobs):
-                    if piece:
-                        yield chunk({"content": piece}, entries=entries)
-                    else:
-                        rest += entries or []
+                    if reader is None:
+                        if piece:
+                            yield chunk({"content": piece}, entries=entries)
+                        else:
+                            rest += entries or []
+                        continue
+                    # read: text held back (a tag not yet complete) keeps its tokens' entries for the next chunk
+                    rest += entries or []
+                    for delta in reader.feed(piece):
+                        yield chunk(delta, entries=rest or None)
+                        rest = []
+                if reader is not None:
+                    message, deltas = reader.finish()
+                    for delta in deltas:
+                        yield chunk(delta, entries=rest or None)
+                        rest = []
             except Exception as e:  # the 200 is sent: say so in the stream, and still end it the way clients expect
                 log.exception("generation failed after the stream began")
                 yield f"data: {json.dumps(APIError(500, f'generation failed ({type(e).__name__})').body())}\n\n"
                 yield "data: [DONE]\n\n"
                 return
-            yield chunk({}, stream.finish_reason, rest or None)
+            yield chunk({}, finish_reason(message), rest or None)
             if req.stream_options and req.stream_options.include_usage:
                 yield event(choices=[], usage=usage())
             yield "data: [DONE]\n\n"

@@ -239,6 +239,57 @@ def build_corpus() -> list[Case]:
     for literal in ["NaN", "1e999", "-0", "20.0", str(2 ** 63)]:
         post(f"number top_logprobs={literal}", b'{"messages": [{"role": "user", "content": "hi"}], "logprobs": true, '
                                                 b'"top_logprobs": %s}' % literal.encode())
+    # tools and thinking: junk in every tool field, tool-call arguments that are strings of anything, tool
+    # histories and both thinking switches, streamed and not (the server reads these replies for calls)
+    add_tool = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+    call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}
+    history = [USER, {"role": "assistant", "content": None, "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": "c1", "content": "1"}]
+
+    def messages_body(messages, **fields):
+        return json.dumps({"messages": messages, "max_tokens": 3, **fields}).encode()
+
+    for v in junk:
+        post(f"tools function={v!r}", chat_body(tools=[{"type": "function", "function": v}]))
+        post(f"tools name={v!r}", chat_body(tools=[{"type": "function", "function": {"name": v}}]))
+        post(f"tools parameters={v!r}", chat_body(tools=[{"type": "function", "function": {"name": "f",
+                                                                                          "parameters": v}}]))
+        post(f"tools tool_choice={v!r}", chat_body(tools=[add_tool], tool_choice=v))
+        post(f"tools named choice={v!r}", chat_body(tools=[add_tool], tool_choice={"type": "function",
+                                                                                   "function": {"name": v}}))
+        post(f"tools tool_calls={v!r}", messages_body([USER, {"role": "assistant", "content": None, "tool_calls": v}]))
+        post(f"tools call={v!r}", messages_body([USER, {"role": "assistant", "tool_calls": [v]}]))
+        post(f"tools call function={v!r}", messages_body([USER, {"role": "assistant", "tool_calls": [
+            {**call, "function": v}]}]))
+        post(f"tools arguments={v!r}", messages_body([USER, {"role": "assistant", "tool_calls": [
+            {**call, "function": {"name": "add", "arguments": v}}]}]))
+        post(f"tools tool_call_id={v!r}", messages_body(history[:2] + [{**history[2], "tool_call_id": v}]))
+        post(f"tools result content={v!r}", messages_body(history[:2] + [{**history[2], "content": v}]))
+        post(f"tools reasoning_content={v!r}", messages_body([USER, {"role": "assistant", "content": "x",
+                                                                     "reasoning_content": v}, USER]))
+        post(f"tools chat_template_kwargs={v!r}", chat_body(chat_template_kwargs=v))
+        post(f"tools enable_thinking={v!r}", chat_body(chat_template_kwargs={"enable_thinking": v}))
+        post(f"tools open_thinking={v!r}", chat_body(open_thinking=v))
+    for arguments in ["", "{", "[]", "null", '"{}"', "{}" + " " * 100, "[" * 5000 + "]" * 5000,
+                      '{"a": ' * 5000 + "1" + "}" * 5000, '{"a": "\\ud800"}', '{"\\udfff": 1}', '{"a": NaN}',
+                      '{"a": ' + "9" * 5000 + "}", '{"a": "<tool_call>", "b": "<|im_end|>"}']:
+        for stream in (False, True):
+            bad_call = {**call, "function": {"name": "add", "arguments": arguments}}
+            post(f"tools arguments string {arguments[:24]!r} stream={stream}", messages_body(
+                [USER, {"role": "assistant", "tool_calls": [bad_call]}, history[2]], tools=[add_tool], stream=stream))
+    for stream in (False, True):
+        for choice in [None, "auto", "none", "required", {"type": "function", "function": {"name": "add"}}]:
+            fields = {"tool_choice": choice} if choice is not None else {}
+            post(f"tools loop choice={choice!r} stream={stream}", messages_body(history, tools=[add_tool],
+                                                                                stream=stream, **fields))
+        for thinking in (True, False):
+            post(f"tools thinking={thinking} stream={stream}", chat_body(
+                tools=[add_tool], stream=stream, logprobs=True, chat_template_kwargs={"enable_thinking": thinking}))
+            post(f"tools open_thinking={thinking} stream={stream}", chat_body(stream=stream, open_thinking=thinking))
+        post(f"tools a tool message first stream={stream}", messages_body([history[2]], stream=stream))
+        post(f"tools duplicate names stream={stream}", chat_body(tools=[add_tool, add_tool], stream=stream))
+        post(f"tools 300 tools stream={stream}", chat_body(stream=stream, tools=[
+            {"type": "function", "function": {"name": f"f{i}", "description": "x" * 50}} for i in range(300)]))
     # POST /v1/load_weights on a server without --weights_dir: 404 with the key, 401 without, never a 5xx
     for body in [b'{"path": "x.pth"}', b'{"path": "../../etc/passwd"}', b"{", b'{"path": ' + nest(1000) + b"}",
                  b'{"path": "\\ud800.pth"}', b"[]"]:
