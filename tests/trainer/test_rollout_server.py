@@ -37,7 +37,7 @@ def tiny_model(seed):
     torch.manual_seed(seed)
     model = MiniMindForCausalLM(MiniMindConfig(**CONFIG))
     with torch.no_grad():
-        model.model.embed_tokens.weight[EOS] *= -4.5  # tied: the lm_head row too
+        model.model.embed_tokens.weight[EOS] *= -6.0  # tied: the lm_head row too
     return model.eval()
 
 
@@ -50,7 +50,7 @@ def free_port():
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_tokenizer_dir):
     out = tmp_path_factory.mktemp("rollout_server")
-    save_native(tiny_model(0), str(out / "full_sft_32.pth"))
+    save_native(tiny_model(7), str(out / "full_sft_32.pth"))
     wdir = out / "policy"
     wdir.mkdir()
     port = free_port()
@@ -143,7 +143,7 @@ def test_sampled_rollouts_are_well_formed_and_seeded_by_torch(env):
 
 
 def test_weight_sync_serves_the_new_policy(env):
-    new = tiny_model(7)
+    new = tiny_model(0)
     local = LocalRollout(MAX_NEW, 0.0, eos_token_id=EOS)(new, env.ids, env.mask)
     assert local.completion_ids.tolist() != \
         LocalRollout(MAX_NEW, 0.0, eos_token_id=EOS)(env.served, env.ids, env.mask).completion_ids.tolist()
