@@ -74,3 +74,15 @@ def tiny_tokenizer_dir(tmp_path_factory, tiny_corpus_path):
 
     save_dir = str(tmp_path_factory.mktemp("tokenizer"))
     return train_tokenizer(iter_texts(tiny_corpus_path), save_dir, vocab_size=600, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def no_tool_tokenizer_dir(tmp_path_factory, tiny_tokenizer_dir):
+    """The tiny tokenizer with its tool tokens renamed: a MiniMind2-style folder (ids 0-2 as ours, no tool tags)."""
+    folder = tmp_path_factory.mktemp("no_tool_tokenizer")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        text = open(os.path.join(tiny_tokenizer_dir, name), encoding="utf-8").read()
+        for tag in ("tool_call", "tool_response"):
+            text = text.replace(f"<{tag}>", f"<reserved_{tag}>").replace(f"</{tag}>", f"</reserved_{tag}>")
+        (folder / name).write_text(text, encoding="utf-8")
+    return str(folder)

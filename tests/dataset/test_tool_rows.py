@@ -161,15 +161,9 @@ def test_bad_tool_rows_name_file_and_line(tok, tmp_path, conv, reason):
     assert f"{os.path.abspath(path)}:2: " in str(e.value) and reason in str(e.value)
 
 
-def test_tokenizer_without_tool_tokens_is_a_clear_error(tiny_tokenizer_dir, tmp_path):
+def test_tokenizer_without_tool_tokens_is_a_clear_error(no_tool_tokenizer_dir, tmp_path):
     # a MiniMind2-style folder: ids 7-10 are ordinary pieces, not the tool tags
-    folder = tmp_path / "minimind2_like"
-    folder.mkdir()
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        text = open(os.path.join(tiny_tokenizer_dir, name), encoding="utf-8").read()
-        for t in ("tool_call", "tool_response"):
-            text = text.replace(f"<{t}>", f"<reserved_{t}>").replace(f"</{t}>", f"</reserved_{t}>")
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = no_tool_tokenizer_dir
     old = AutoTokenizer.from_pretrained(folder)
     plain = {"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     path = write_jsonl(tmp_path / "sft.jsonl", [plain, upstream_row()])

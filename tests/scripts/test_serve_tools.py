@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from model.tokenizer import load_tokenizer
-from scripts.openai_tools import ReplyReader, read_reply, settled
+from scripts.openai_tools import ReplyReader, read_reply
 from scripts.serve_openai_api import Engine, create_app
 from toolcall.parse import parse_reply
 
@@ -375,8 +375,8 @@ def test_a_tool_history_renders_as_the_template_writes_it(serve):
     assert "<tool_response>42</tool_response>\n<tool_response>noon</tool_response>" in text
 
 
-def test_a_tokenizer_without_tool_tokens_refuses_tools(serve):
-    _, client = serve(["fine"], tokenizer=load_tokenizer())  # model/'s MiniMind2 tokenizer: no tool tokens
+def test_a_tokenizer_without_tool_tokens_refuses_tools(serve, no_tool_tokenizer_dir):
+    _, client = serve(["fine"], tokenizer=load_tokenizer(no_tool_tokenizer_dir))  # MiniMind2-style: no tool tokens
     for fields, param in [({"tools": TOOLS}, "tools"),
                           ({"messages": ASK + [{"role": "assistant", "tool_calls": [
                               {"id": "c", "type": "function", "function": {"name": "add", "arguments": "{}"}}]},

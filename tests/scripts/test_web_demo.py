@@ -144,16 +144,10 @@ def test_tool_turn_shows_thinking_calls_results_and_answer(demo, world_dir, monk
     assert not at.exception and at.chat_message[-1].caption[-1].value == turn.caption[-1].value
 
 
-def test_tools_switch_off_without_tool_tokens(demo, tiny_tokenizer_dir, tmp_path, monkeypatch):
+def test_tools_switch_off_without_tool_tokens(demo, no_tool_tokenizer_dir, monkeypatch):
     """A tokenizer without the tool tokens (as MiniMind2's): the switch is disabled, with the reason beside it."""
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        text = open(os.path.join(tiny_tokenizer_dir, name), encoding="utf-8").read()
-        if name == "tokenizer.json":
-            for tag in ("tool_call", "tool_response"):
-                text = text.replace(f'"<{tag}>"', f'"<|{tag}_open|>"').replace(f'"</{tag}>"', f'"<|{tag}_close|>"')
-        (tmp_path / name).write_text(text, encoding="utf-8")
     argv = [*demo]
-    argv[argv.index("--tokenizer_dir") + 1] = str(tmp_path)
+    argv[argv.index("--tokenizer_dir") + 1] = no_tool_tokenizer_dir
     at = scripted_page(argv, monkeypatch)
     tools = at.toggle(key="tools")
     assert tools.disabled and not tools.value
