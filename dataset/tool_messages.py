@@ -89,13 +89,23 @@ def require_tool_tokens(tokenizer, what: str = "tool calls"):
                          "train_tokenizer.py")
 
 
+def tools_block(tools: list[dict]) -> str:
+    """The system-turn text our chat template writes for `tools` (its header and one signature line per tool)."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from model.tokenizer_train import CHAT_TEMPLATE
+    rendered, _ = render_jinja_template(conversations=[[{"role": "user", "content": ""}]], tools=tools,
+                                        chat_template=CHAT_TEMPLATE)
+    return rendered[0].split("<|im_end|>", 1)[0].removeprefix("<|im_start|>system\n")
+
+
 def chat_texts(messages: list[dict]):
-    """The strings the chat template writes for a (validated) chat — contents, reasoning, each tool's JSON and each
-    call as <tool_call> text — for training a tokenizer on chats without rendering them (JSON as the template's
-    tojson writes it: ", " and ": " separators, non-ASCII kept)."""
+    """The strings our chat template writes for a (validated) chat — contents, reasoning, the tools block and each
+    call as <tool_call> text — for training a tokenizer on chats without rendering them whole (call arguments as
+    the template's tojson writes them: ", " and ": " separators, non-ASCII kept)."""
     for m in normalize_messages(messages):
-        for tool in m.get("tools") or []:
-            yield json.dumps(tool.get("function", tool), ensure_ascii=False)
+        if m.get("tools"):
+            yield tools_block(m["tools"])
         if m.get("reasoning_content"):
             yield m["reasoning_content"]
         if m["content"]:

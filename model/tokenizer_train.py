@@ -38,14 +38,16 @@ CJK_CHAR_CLASS = (
 # MiniMind2-style ChatML. No default system prompt: a system turn is rendered only when the caller passes one (as
 # the first message) or passes tools=. Content is rendered verbatim so <think>/<answer> tags inside it stay intact, and
 # every turn renders the same whatever follows it (prefix-stable), which the SFT loss masks rely on.
-#   tools=[...]            → appended to the system turn, one JSON object per line inside <tools></tools>
+#   tools=[...]            → appended to the system turn as one signature line per tool,
+#                            "- lookup_person(name: string, attribute: birth_date|…): One fact about a person."
+#                            (a small model reads ~20 tokens per tool instead of a JSON schema's ~70; the full
+#                            schema still checks every call, toolcall/registry.py)
 #   assistant tool_calls   → <tool_call>{"name": …, "arguments": {…}}</tool_call>, one per line after the content
 #   role tool              → <tool_response>…</tool_response>; consecutive tool messages share one user turn
 #   reasoning_content      → <think>\n…\n</think>\n before the content (an empty string: thinking switched off)
 #   enable_thinking (or upstream's open_thinking) with add_generation_prompt: True opens <think>, False writes an
 #   empty think block; unset leaves the choice to the model.
-TOOLS_HEADER = ("# Tools\nYou may call the tools below. To call one, write "
-                "<tool_call>{\"name\": <tool name>, \"arguments\": <JSON object>}</tool_call>.\n<tools>")
+TOOLS_HEADER = '# Tools\nCall a tool as <tool_call>{"name": <tool>, "arguments": {…}}</tool_call>:'
 CHAT_TEMPLATE = (
     "{%- set tool_list = tools if tools is defined and tools else [] %}"
     "{%- if tool_list %}"
@@ -55,9 +57,19 @@ CHAT_TEMPLATE = (
     "{%- endif %}"
     "{{- '" + TOOLS_HEADER.replace("\n", "\\n") + "' }}"
     "{%- for tool in tool_list %}"
-    "{{- '\\n' }}{{- (tool['function'] if tool['function'] is defined else tool) | tojson }}"
+    "{%- set fn = tool['function'] if tool['function'] is defined else tool %}"
+    "{%- set params = fn['parameters'] if fn['parameters'] is defined and fn['parameters'] else {} %}"
+    "{%- set props = params['properties'] if params['properties'] is defined and params['properties'] else {} %}"
+    "{%- set required = params['required'] if params['required'] is defined and params['required'] else [] %}"
+    "{{- '\\n- ' ~ fn['name'] ~ '(' }}"
+    "{%- for key, spec in props.items() %}"
+    "{{- (', ' if not loop.first else '') ~ key ~ ('' if key in required else '?') ~ ': ' }}"
+    "{{- spec['enum'] | join('|') if spec['enum'] is defined else (spec['type'] if spec['type'] is defined else 'any') }}"
     "{%- endfor %}"
-    "{{- '\\n</tools><|im_end|>\\n' }}"
+    "{{- ')' }}"
+    "{%- if fn['description'] is defined and fn['description'] %}{{- ': ' ~ fn['description'] }}{%- endif %}"
+    "{%- endfor %}"
+    "{{- '<|im_end|>\\n' }}"
     "{%- endif %}"
     "{%- for message in messages %}"
     "{%- set role = message['role'] %}"

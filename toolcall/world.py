@@ -16,7 +16,7 @@ _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "augu
            "november", "december"]
 
 CALCULATOR = Tool(
-    "calculator", "Arithmetic: numbers, + - * / % and parentheses.",
+    "calculator", "Arithmetic with + - * / % and parentheses.",
     {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
     lambda expression: calculate(expression))
 
@@ -42,7 +42,7 @@ def weekday(date: str) -> str:
 
 
 WEEKDAY = Tool(
-    "weekday", "The day of the week of a date.",
+    "weekday", "Day of the week of a date.",
     {"type": "object", "properties": {"date": {"type": "string"}}, "required": ["date"]},
     weekday)
 
@@ -62,7 +62,7 @@ def lookup_tool(people: list[dict]) -> Tool:
         return person[attribute][lang]
 
     return Tool(
-        "lookup_person", "One fact about a person.",
+        "lookup_person", "A fact about a person.",
         {"type": "object", "properties": {"name": {"type": "string"},
                                           "attribute": {"type": "string", "enum": list(ATTRIBUTES)}},
          "required": ["name", "attribute"]},

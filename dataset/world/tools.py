@@ -18,8 +18,7 @@ arithmetic and single facts from reason_heldout.jsonl and qa_heldout.jsonl, so a
 compared on the same questions. agent_rl.jsonl holds chains about train-half and directory people with the ground
 truth as upstream's `gt` list.
 """
-import json
-
+from dataset.tool_messages import tools_block
 from dataset.world.common import msg, seeded_rng
 from dataset.world.identity import BASE_IDENTITY
 from dataset.world.people import (ATTRIBUTES, CITIES, LANGS, answer_sentence, make_people, person_name,
@@ -39,18 +38,16 @@ CHAIN_QUESTIONS = {
 THINKING_OFF_SHARE = 1 / 3
 
 
-def tool_boilerplate(people: list[dict] | None = None) -> list[str]:
+def tool_boilerplate() -> list[str]:
     """The fixed text tool chats repeat — the tools block as the chat template writes it and each call's opening —
-    for a tokenizer corpus: merged into few tokens, it keeps tool prompts short, without the tool rows' questions
-    and names changing how everything else tokenizes."""
-    from model.tokenizer_train import TOOLS_HEADER
-    box = world_toolbox(people or [{"name_zh": "", "name_en": ""}])
-    texts = [TOOLS_HEADER + "".join("\n" + json.dumps(t["function"], ensure_ascii=False) for t in box.schemas())
-             + "\n</tools>"]
-    for t in box.schemas():
+    for a tokenizer corpus: merged into few tokens, it keeps tool prompts and calls short, without the tool rows'
+    questions and names changing how everything else tokenizes."""
+    schemas = world_toolbox([{"name_zh": "", "name_en": ""}]).schemas()
+    texts = [tools_block(schemas)]
+    for t in schemas:
         fn = t["function"]
-        for key in fn["parameters"]["properties"]:
-            texts.append(f'<tool_call>{{"name": "{fn["name"]}", "arguments": {{"{key}": "')
+        texts += [f'<tool_call>{{"name": "{fn["name"]}", "arguments": {{"{key}": "'
+                  for key in fn["parameters"]["properties"]]
     return texts
 
 

@@ -23,10 +23,8 @@ TOOL_CHAT = [
 ]
 RENDERED = (
     "<|im_start|>system\nYou are MiniMind.\n\n"
-    "# Tools\nYou may call the tools below. To call one, write "
-    "<tool_call>{\"name\": <tool name>, \"arguments\": <JSON object>}</tool_call>.\n<tools>\n"
-    "{\"name\": \"calculator\", \"description\": \"calc\", \"parameters\": {\"type\": \"object\", \"properties\": "
-    "{\"expression\": {\"type\": \"string\"}}, \"required\": [\"expression\"]}}\n</tools><|im_end|>\n"
+    "# Tools\nCall a tool as <tool_call>{\"name\": <tool>, \"arguments\": {…}}</tool_call>:\n"
+    "- calculator(expression: string): calc<|im_end|>\n"
     "<|im_start|>user\n2+5?<|im_end|>\n"
     "<|im_start|>assistant\n<think>\nI need the calculator.\n</think>\n"
     "<tool_call>{\"name\": \"calculator\", \"arguments\": {\"expression\": \"2+5\"}}</tool_call><|im_end|>\n"
@@ -73,7 +71,7 @@ def test_template_renders_tools_calls_responses_and_reasoning_exactly(tok, tmp_p
 def test_template_tool_corner_cases(tok):
     # tools without a system message open their own system turn
     out = render(tok, [{"role": "user", "content": "hi"}], tools=TOOLS, add_generation_prompt=True)
-    assert out.startswith("<|im_start|>system\n# Tools\n") and out.endswith("<|im_start|>user\nhi<|im_end|>\n"
+    assert out.startswith("<|im_start|>system\n# Tools\nCall a tool as") and out.endswith("<|im_start|>user\nhi<|im_end|>\n"
                                                                           "<|im_start|>assistant\n")
     # content before calls, two calls, two consecutive tool results in one turn
     two = [{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"x": 1}}]
@@ -88,6 +86,19 @@ def test_template_tool_corner_cases(tok):
     plain = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
     assert render(tok, plain) == "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\nu<|im_end|>\n" \
                                  "<|im_start|>assistant\na<|im_end|>\n"
+
+
+def test_tool_signatures(tok):
+    """One line per tool: name, parameters (optional ones marked ?), types or allowed values, description."""
+    tools = [{"type": "function", "function": {
+                "name": "lookup", "description": "Find it.",
+                "parameters": {"type": "object", "properties": {"name": {"type": "string"},
+                                                                "field": {"type": "string", "enum": ["a", "b"]},
+                                                                "limit": {"type": "integer"}, "raw": {}},
+                               "required": ["name", "field"]}}},
+             {"name": "now"}]  # a bare function, no parameters, no description
+    out = render(tok, [{"role": "user", "content": "q"}], tools=tools)
+    assert "\n- lookup(name: string, field: a|b, limit?: integer, raw?: any): Find it.\n- now()<|im_end|>" in out
 
 
 @pytest.mark.parametrize("kwargs, tail", [

@@ -89,3 +89,17 @@ def test_heldout_chains_are_about_held_out_people_and_agent_rows_about_the_train
         assert isinstance(r["gt"], list) and conv[-1]["content"] == f"<answer>\n{r['gt'][0]}\n</answer>"
         assert any(n in conv[1]["content"] for n in train_names | names(world["directory"]))
         assert not any(n in conv[1]["content"] for n in test_names)
+
+
+def test_tokenizer_boilerplate_is_what_the_template_writes(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from dataset.world.tools import tool_boilerplate
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    schemas = world_toolbox([{"name_zh": "", "name_en": ""}]).schemas()
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "lookup_person", "arguments": {"name": "x", "attribute": "major"}}}]}]
+    rendered = tok.apply_chat_template(chat, tools=schemas, tokenize=False)
+    block, *openings = tool_boilerplate()
+    assert f"<|im_start|>system\n{block}<|im_end|>" in rendered
+    assert '<tool_call>{"name": "lookup_person", "arguments": {"name": "' in openings
