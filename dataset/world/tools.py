@@ -36,6 +36,34 @@ CHAIN_QUESTIONS = {
                 "en": ["On what day of the week was {n} born?", "Which weekday was {n} born on?"]},
 }
 THINKING_OFF_SHARE = 1 / 3
+# Share of the arithmetic rows whose numbers range far beyond the reasoning problems': with the tool doing the
+# arithmetic, the model's job is to copy the numbers into the expression, and numbers it cannot have memorised
+# make it learn copying rather than the train combinations.
+WIDE_SHARE = 0.5
+
+
+def wide_key(kind: str, rng, held_out: set) -> tuple:
+    """A problem of `kind` with numbers from a wide range (never one of the held-out keys)."""
+    while True:
+        if kind == "boxes":
+            a, b = rng.randint(2, 40), rng.randint(2, 40)
+            key = (a, b, rng.randint(1, a * b - 1))
+        elif kind == "buy_give":
+            a, b = rng.randint(2, 99), rng.randint(1, 99)
+            key = (a, b, rng.randint(1, a + b - 1))
+        elif kind == "shopping":
+            p, n = rng.randint(1, 99), rng.randint(2, 20)
+            key = (p, n, rng.choice([pay for pay in (10, 20, 50, 100, 200, 500, 1000, 2000) if pay >= p * n]))
+        elif kind == "age":
+            y1 = rng.randint(1900, 2020)
+            key = (y1, rng.randint(1, LAST_YEAR - y1))
+        elif kind == "weekday":
+            key = (rng.randint(1, 7), rng.randint(1, 99))
+        else:  # date: the month leaves little room, so the reasoning problem space itself
+            m, w, r = rng.randint(1, 12), rng.randint(1, 2), rng.randint(0, 6)
+            key = (m, rng.randint(1, 28 - 7 * w - r), w, r)
+        if (kind, key) not in held_out:
+            return key
 
 
 def tool_boilerplate() -> list[str]:
@@ -163,7 +191,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=()) -> tu
     def askable(r):  # half the facts and chains about train-half people, half about directory-only ones
         return r.choice(directory) if directory and r.random() < 0.5 else r.choice(train)
     test = [p for p in people if p["split"] == "test"]
-    train_keys, _heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
+    train_keys, heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
+    held_out = {(kind, key) for kind, keys in heldout_keys.items() for key in keys}
     rng = seeded_rng(seed, "tool_sft")
     rows = []
     for i in range(n_sft):
@@ -171,7 +200,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=()) -> tu
         slot = (i // 2) % 10
         if slot < 3:
             kind = REASON_KINDS[rng.randrange(len(REASON_KINDS))]
-            chat, _ = calc_chat(box, kind, rng.choice(train_keys[kind]), lang, rng, off)
+            key = wide_key(kind, rng, held_out) if rng.random() < WIDE_SHARE else rng.choice(train_keys[kind])
+            chat, _ = calc_chat(box, kind, key, lang, rng, off)
         elif slot < 6:
             person, attr = askable(rng), rng.choice(ATTRIBUTES)
             question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
