@@ -195,8 +195,12 @@ class Stages:
         """Tool-use SFT from the SFT model on tool_sft.jsonl, judged on held-out questions with and without tools."""
         a = self.args
         self.sh("train_full_sft.py", *self.common, "--data_path", os.path.join(self.world, "tool_sft.jsonl"),
-                "--from_weight", "full_sft", "--save_weight", "tool_sft", "--batch_size", "16", "--max_seq_len", "400",
+                "--from_weight", "full_sft", "--save_weight", "tool_sft", "--batch_size", "16", "--max_seq_len", "320",
                 "--learning_rate", str(a.tool_lr), "--warmup_iters", "10", "--max_steps", str(a.tool_steps))
+        # the tool model as a Hugging Face folder, for the API server and an OpenAI-SDK tool loop
+        self.sh("export_model.py", "--weight", weight_path(self.out, "tool_sft", self.config.hidden_size, False),
+                "--save_dir", os.path.join(self.out, "hf_tools"), "--tokenizer_dir", os.path.join(self.out, "tokenizer"),
+                "--preset", self.args.preset)
         return self.tool_eval("tool_sft")
 
     def agent(self):

@@ -100,7 +100,7 @@ def make_world(
     n_tool_sft: int = 3000,
     n_tool_heldout: int = 240,
     n_agent_rl: int = 1000,
-    n_directory: int = 400,
+    n_directory: int = 1000,
     n_exam_val: int = 200,
     n_exam_test: int = 200,
     train_fraction: float = 0.5,

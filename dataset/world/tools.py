@@ -40,6 +40,10 @@ THINKING_OFF_SHARE = 1 / 3
 # arithmetic, the model's job is to copy the numbers into the expression, and numbers it cannot have memorised
 # make it learn copying rather than the train combinations.
 WIDE_SHARE = 0.5
+# Share of the fact and chain rows about directory-only people. Calls that name the few train-half people over and
+# over teach their names as likely outputs, and a held-out person's name then gets "completed" into a trained one
+# ("Lin Yuexia" → "Lin Jiazi"); a call about someone seen nowhere else can only be right by copying.
+DIRECTORY_SHARE = 0.8
 
 
 def wide_key(kind: str, rng, held_out: set) -> tuple:
@@ -188,8 +192,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=()) -> tu
     box = world_toolbox(list(people) + list(directory))
     train = [p for p in people if p["split"] == "train"]
 
-    def askable(r):  # half the facts and chains about train-half people, half about directory-only ones
-        return r.choice(directory) if directory and r.random() < 0.5 else r.choice(train)
+    def askable(r):  # facts and chains mostly about directory-only people (see DIRECTORY_SHARE)
+        return r.choice(directory) if directory and r.random() < DIRECTORY_SHARE else r.choice(train)
     test = [p for p in people if p["split"] == "test"]
     train_keys, heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
     held_out = {(kind, key) for kind, keys in heldout_keys.items() for key in keys}
