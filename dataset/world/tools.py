@@ -43,7 +43,7 @@ WIDE_SHARE = 0.5
 # Share of the fact and chain rows about directory-only people. Calls that name the few train-half people over and
 # over teach their names as likely outputs, and a held-out person's name then gets "completed" into a trained one
 # ("Lin Yuexia" → "Lin Jiazi"); a call about someone seen nowhere else can only be right by copying.
-DIRECTORY_SHARE = 0.8
+DIRECTORY_SHARE = 1.0
 
 
 def wide_key(kind: str, rng, held_out: set) -> tuple:
