@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from toolcall.parse import parse_reply
-from toolcall.registry import ToolBox, ToolError, validate_arguments
+from toolcall.registry import ToolBox
 
 
 @dataclass
@@ -38,18 +38,9 @@ def run_tool_loop(reply_fn: Callable[[list[list[dict]]], list[str]], conversatio
                                    "tool_calls": [{"type": "function", "function": c} for c in parsed.tool_calls],
                                    **({"reasoning_content": parsed.reasoning} if parsed.reasoning is not None else {})})
             for call in parsed.tool_calls:
-                tool = toolbox.tools.get(call["name"])
-                valid = False
-                if tool is not None:
-                    try:
-                        validate_arguments(tool, call["arguments"])
-                        valid = True
-                    except ToolError:
-                        pass
-                result = toolbox.respond(call["name"], call["arguments"])
-                trace.calls.append({**call, "result": result, "ok": not result.startswith("error: "),
-                                    "known": tool is not None, "valid": valid})
-                trace.messages.append({"role": "tool", "content": result})
+                record = toolbox.call(call["name"], call["arguments"])
+                trace.calls.append(record)
+                trace.messages.append({"role": "tool", "content": record["result"]})
             still.append(i)
         active = still
     return traces

@@ -95,3 +95,17 @@ class ToolBox:
             return self.run(name, arguments)
         except ToolError as e:
             return f"error: {e}"
+
+    def call(self, name: str, arguments) -> dict:
+        """respond(), plus what an evaluation or a reward judges about the call: {"name", "arguments", "result",
+        "known" (the tool exists), "valid" (the arguments fit its schema), "ok" (it returned a result)}."""
+        tool, valid = self.tools.get(name), False
+        if tool is not None:
+            try:
+                validate_arguments(tool, arguments)
+                valid = True
+            except ToolError:
+                pass
+        result = self.respond(name, arguments)
+        return {"name": name, "arguments": arguments, "result": result, "known": tool is not None, "valid": valid,
+                "ok": not result.startswith("error: ")}

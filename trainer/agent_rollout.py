@@ -13,7 +13,7 @@ import torch
 
 from dataset.tool_messages import template_arguments
 from toolcall.parse import parse_reply
-from toolcall.registry import ToolBox, ToolError, validate_arguments
+from toolcall.registry import ToolBox
 from trainer.rollout import Rollout, left_pad_ids
 
 
@@ -23,7 +23,7 @@ class AgentTrace:
     ids: list[int] = field(default_factory=list)  # completion tokens: sampled and tool text
     action: list[int] = field(default_factory=list)  # 1 = sampled by the policy
     logps: list[float] = field(default_factory=list)
-    calls: list[dict] = field(default_factory=list)  # {"name", "arguments", "result", "valid"}
+    calls: list[dict] = field(default_factory=list)  # ToolBox.call's records: name, arguments, result, valid, …
     malformed: int = 0
     final: str = ""
     finished: bool = False  # ended with a reply that calls no tool, within the turn and length budget
@@ -88,16 +88,9 @@ class AgentRollout:
                              "tool_calls": [{"type": "function", "function": c} for c in parsed.tool_calls]}
                 results = []
                 for call in parsed.tool_calls:
-                    tool, valid = self.toolbox.tools.get(call["name"]), False
-                    if tool is not None:
-                        try:
-                            validate_arguments(tool, call["arguments"])
-                            valid = True
-                        except ToolError:
-                            pass
-                    result = self.toolbox.respond(call["name"], call["arguments"])
-                    trace.calls.append({**call, "result": result, "valid": valid})
-                    results.append({"role": "tool", "content": result})
+                    record = self.toolbox.call(call["name"], call["arguments"])
+                    trace.calls.append(record)
+                    results.append({"role": "tool", "content": record["result"]})
                 obs = tok.encode(self.tool_text(trace.messages, assistant, results), add_special_tokens=False)
                 trace.messages += [assistant] + results
                 if len(contexts[r]) + len(obs) + 1 > self.max_total_len:

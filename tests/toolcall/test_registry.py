@@ -68,3 +68,15 @@ def test_bool_is_not_an_integer():
 
 def test_parse_date_languages():
     assert parse_date("March 3, 2001")[1] == "en" and parse_date("2001年3月3日")[1] == "zh"
+
+
+def test_call_records_what_is_judged(box):
+    assert box.call("calculator", {"expression": "2+5"}) == {
+        "name": "calculator", "arguments": {"expression": "2+5"}, "result": "7", "known": True, "valid": True,
+        "ok": True}
+    bad = box.call("calculator", {"expr": "1"})
+    assert bad["known"] and not bad["valid"] and not bad["ok"] and bad["result"].startswith("error: ")
+    unknown = box.call("search", {})
+    assert not unknown["known"] and not unknown["valid"] and "unknown tool" in unknown["result"]
+    failing = box.call("lookup_person", {"name": "Nobody", "attribute": "major"})
+    assert failing["valid"] and not failing["ok"]  # well-formed, but the tool found nothing
