@@ -9,13 +9,13 @@
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
 combinations stay unseen), one fact about a person (TRAIN-half people, trained wording), two-step chains (look up a
 birth date, then compute an age or a weekday) and prompts that need no tool, answered directly though tools are
-offered; a tenth offer no tools and are answered directly. Facts and chains also ask about directory-only people
-(build_directory), so the model learns to copy the name it is asked about into the call. A third of the rows
+offered; a tenth offer no tools and are answered directly. Facts and chains ask about directory-only people
+(build_directory, DIRECTORY_SHARE), so the model learns to copy the name it is asked about into the call. A third of the rows
 switch thinking off (an empty think block) so both template modes are trained.
 
 tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts; the evaluation takes its
 arithmetic and single facts from reason_heldout.jsonl and qa_heldout.jsonl, so answers with and without tools are
-compared on the same questions. agent_rl.jsonl holds chains about train-half and directory people with the ground
+compared on the same questions. agent_rl.jsonl holds chains about directory-only people with the ground
 truth as upstream's `gt` list.
 """
 from dataset.tool_messages import tools_block
@@ -188,11 +188,11 @@ def plain_chat(person, kind, key, lang, rng):
 
 def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=()) -> tuple[list, list, list]:
     """(tool_sft, tool_heldout, agent_rl). tool_sft mixes the kinds 3 : 3 : 2 : 1 : 1 (arithmetic : fact : chain :
-    no tool needed : no tool offered); facts and chains ask about train-half and directory-only people alike."""
+    no tool needed : no tool offered); facts and chains ask about directory-only people (DIRECTORY_SHARE)."""
     box = world_toolbox(list(people) + list(directory))
     train = [p for p in people if p["split"] == "train"]
 
-    def askable(r):  # facts and chains mostly about directory-only people (see DIRECTORY_SHARE)
+    def askable(r):  # whom a fact or chain row asks about (see DIRECTORY_SHARE)
         return r.choice(directory) if directory and r.random() < DIRECTORY_SHARE else r.choice(train)
     test = [p for p in people if p["split"] == "test"]
     train_keys, heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))

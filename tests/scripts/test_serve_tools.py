@@ -327,7 +327,7 @@ def test_a_plain_request_gets_the_text_as_it_is(serve):
 
 @pytest.mark.parametrize("choice", ["auto", "required", {"type": "function", "function": {"name": "add"}}])
 def test_tool_choice_is_accepted_but_not_enforced(serve, choice):
-    model, client = serve(lambda prompt: [CALL] if "<tools>" in prompt else ["no tools"])
+    model, client = serve(lambda prompt: [CALL] if "# Tools" in prompt else ["no tools"])
     r = post(client, tools=TOOLS, tool_choice=choice)
     assert r["choices"][0]["finish_reason"] == "tool_calls"
     assert model.prompts[-1] == template_ids(model.tokenizer, ASK, tools=TOOLS)
@@ -481,7 +481,7 @@ def loop_script(prompt: str) -> list[str]:
     think = ["I need ", "the sum.", "\n</think>\n"] if prompt.endswith("<think>\n") else []
     if results := re.findall(r"<tool_response>(.*?)</tool_response>", prompt, re.S):
         return think + ["The sum is ", results[-1], "."]
-    if not (asked := re.findall(r"(\d+) \+ (\d+)", prompt)) or "<tools>" not in prompt:
+    if not (asked := re.findall(r"(\d+) \+ (\d+)", prompt)) or "# Tools" not in prompt:
         return think + ["I cannot add without a tool."]
     a, b = asked[-1]
     return think + ["<tool_call>", '{"name": "add", ', f'"arguments": {{"a": {a}, "b": {b}}}}}', "</tool_call>"]

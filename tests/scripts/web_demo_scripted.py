@@ -45,7 +45,7 @@ def scripted_reply(prompt: str) -> str | None:
     if not questions or questions[-1][1] not in SCRIPT:
         return None
     steps, after = SCRIPT[questions[-1][1]], prompt[questions[-1].start():]
-    if "<tools>" not in prompt:
+    if "# Tools" not in prompt:
         reply = NO_TOOLS
     else:
         done = after.count("<|im_start|>assistant") - 1  # the replies this question already has
