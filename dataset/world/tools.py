@@ -84,18 +84,28 @@ def tool_boilerplate() -> list[str]:
 
 
 def build_directory(people: list[dict], seed, n: int) -> list[dict]:
-    """n people who exist only in lookup_person's directory (no bio, no question anywhere else), with names unlike
-    any world person's. Tool rows about them teach COPYING a name into a call: with the world's few train-half
-    people alone, a small model learns to write the names it has seen rather than the one it was asked about."""
+    """n people who exist only in lookup_person's directory (no bio, no question anywhere else). Tool rows about
+    them teach COPYING a name into a call: with the world's few train-half people alone, a small model learns to
+    write the names it has seen rather than the one it was asked about. Their names recombine the world's own
+    surnames and given names (never a world person's full name): the tokenizer has whole-word pieces for the world's
+    given names ("ĠYuexia"), and a held-out name is copied only if calls have copied those pieces — directory names
+    spelled from other syllables teach copying of other pieces (held-out facts 23% → 48%, two-step tasks 33% → 77%,
+    docs/results.md). Attributes are drawn at random; no fact of a world person is involved."""
+    rng = seeded_rng(seed, "directory")
+    surnames = [(p["name_zh"][0], p["name_en"].split()[0]) for p in people]
+    given = [(p["name_zh"][1:], p["name_en"].split()[1]) for p in people]
     taken = {p["name_zh"] for p in people} | {p["name_en"] for p in people}
     out = []
-    for p in make_people(f"{seed}:directory", n + 2 * len(people)):
-        if p["name_zh"] in taken or p["name_en"] in taken or any(
-                t.startswith(p["name_en"]) or p["name_en"].startswith(t) for t in taken):
-            continue
-        out.append({**p, "id": len(out), "split": "directory"})
-        if len(out) == n:
-            break
+    for p in make_people(f"{seed}:directory", n):
+        for _attempt in range(1000):
+            (s_zh, s_en), (g_zh, g_en) = rng.choice(surnames), rng.choice(given)
+            name_zh, name_en = s_zh + g_zh, f"{s_en} {g_en}"
+            if name_zh not in taken and name_en not in taken:
+                break
+        else:
+            break  # the world's name pieces are used up
+        taken |= {name_zh, name_en}
+        out.append({**p, "id": len(out), "name_zh": name_zh, "name_en": name_en, "split": "directory"})
     return out
 
 
