@@ -89,8 +89,8 @@ def build_directory(people: list[dict], seed, n: int) -> list[dict]:
     write the names it has seen rather than the one it was asked about. Their names recombine the world's own
     surnames and given names (never a world person's full name): the tokenizer has whole-word pieces for the world's
     given names ("ĠYuexia"), and a held-out name is copied only if calls have copied those pieces — directory names
-    spelled from other syllables teach copying of other pieces (held-out facts 23% → 48%, two-step tasks 33% → 77%,
-    docs/results.md). Attributes are drawn at random; no fact of a world person is involved."""
+    spelled from other syllables teach copying of other pieces (measured in docs/results.md, "Which pieces get
+    copied"). Attributes are drawn at random; no fact of a world person is involved."""
     rng = seeded_rng(seed, "directory")
     surnames = [(p["name_zh"][0], p["name_en"].split()[0]) for p in people]
     given = [(p["name_zh"][1:], p["name_en"].split()[1]) for p in people]
