@@ -9,6 +9,7 @@ turns the JSON strings into lists and a missing assistant content into "", once,
 import json
 
 from model.tokenizer_train import TOOL_TOKENS
+from toolcall.registry import call_arguments
 
 
 def _json_list(value, where: str) -> list:
@@ -22,30 +23,29 @@ def _json_list(value, where: str) -> list:
     return value
 
 
+def _function(item, where: str, hint: str = "") -> dict:
+    """The function part of a tool or a call: the item itself, or OpenAI's {"type": "function", "function": {...}}."""
+    fn = item.get("function", item) if isinstance(item, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise ValueError(f"{where} must be an object with a string 'name'{hint}")
+    return fn
+
+
 def check_tools(value, where: str) -> list:
     tools = _json_list(value, where)
     for j, tool in enumerate(tools):
-        fn = tool.get("function", tool) if isinstance(tool, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise ValueError(f"{where}[{j}] must be an object with a string 'name' (or OpenAI's "
-                             "{'type': 'function', 'function': {...}})")
+        _function(tool, f"{where}[{j}]", " (or OpenAI's {'type': 'function', 'function': {...}})")
     return tools
 
 
 def check_tool_calls(value, where: str) -> list:
     calls = _json_list(value, where)
     for j, call in enumerate(calls):
-        fn = call.get("function", call) if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise ValueError(f"{where}[{j}] must be an object with a string 'name'")
-        args = fn.get("arguments", {})
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                raise ValueError(f"{where}[{j}] 'arguments' is a string but not valid JSON") from None
-        if not isinstance(args, dict):
-            raise ValueError(f"{where}[{j}] 'arguments' must be a JSON object")
+        fn = _function(call, f"{where}[{j}]")
+        try:
+            call_arguments(fn.get("arguments", {}))
+        except ValueError as e:
+            raise ValueError(f"{where}[{j}] {e}") from None
     return calls
 
 

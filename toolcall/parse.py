@@ -7,6 +7,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from toolcall.registry import call_arguments
+
 _CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 _THINK = re.compile(r"\A\s*<think>(.*?)</think>\s*", re.S)
 
@@ -27,14 +29,10 @@ def parse_call(text: str) -> dict:
         raise ValueError(f"tool call is not valid JSON ({e.msg})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or not obj["name"]:
         raise ValueError("tool call must be an object with a non-empty string 'name'")
-    args = obj.get("arguments", {})
-    if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except json.JSONDecodeError:
-            raise ValueError("tool call 'arguments' is a string but not JSON") from None
-    if not isinstance(args, dict):
-        raise ValueError("tool call 'arguments' must be a JSON object")
+    try:
+        args = call_arguments(obj.get("arguments", {}))
+    except ValueError as e:
+        raise ValueError(f"tool call {e}") from None
     return {"name": obj["name"], "arguments": args}
 
 

@@ -30,16 +30,26 @@ class Tool:
                 "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
 
 
-def validate_arguments(tool: Tool, arguments) -> dict:
-    """The arguments as a dict, or ToolError naming what does not fit the tool's schema (required keys, no extra
-    keys, JSON types, enums)."""
+def call_arguments(arguments) -> dict:
+    """A call's arguments as a dict: a JSON object, or its JSON string (as OpenAI sends them); ValueError otherwise.
+    Training rows, generated replies and executed calls all read arguments this way."""
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
         except json.JSONDecodeError:
-            raise ToolError(f"{tool.name}: arguments are not valid JSON") from None
+            raise ValueError("'arguments' is a string but not valid JSON") from None
     if not isinstance(arguments, dict):
-        raise ToolError(f"{tool.name}: arguments must be a JSON object")
+        raise ValueError("'arguments' must be a JSON object")
+    return arguments
+
+
+def validate_arguments(tool: Tool, arguments) -> dict:
+    """The arguments as a dict, or ToolError naming what does not fit the tool's schema (required keys, no extra
+    keys, JSON types, enums)."""
+    try:
+        arguments = call_arguments(arguments)
+    except ValueError as e:
+        raise ToolError(f"{tool.name}: {e}") from None
     props = tool.parameters.get("properties", {})
     missing = [k for k in tool.parameters.get("required", []) if k not in arguments]
     if missing:

@@ -4,6 +4,8 @@ The directory covers every person of the world, held-out half included: a fact t
 retrievable through a tool call, which is the point of tools for a small model.
 """
 import datetime
+import json
+import os
 import re
 
 from toolcall.calculator import calculate
@@ -72,6 +74,17 @@ def lookup_tool(people: list[dict]) -> Tool:
 def directory_of(world: dict) -> list[dict]:
     """Everyone lookup_person knows in a world.json: its people and its directory-only people."""
     return list(world["people"]) + list(world.get("directory", []))
+
+
+def read_world_people(world_dir: str) -> list[dict]:
+    """Everyone lookup_person knows in {world_dir}/world.json: OSError when the file cannot be read, ValueError
+    naming it when it is not a world file."""
+    path = os.path.join(world_dir, "world.json")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return directory_of(json.load(f))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is not a world file ({e})") from None
 
 
 def world_toolbox(people: list[dict] | None = None, timeout_s: float = 2.0) -> ToolBox:

@@ -26,7 +26,7 @@ def test_malformed_calls_stay_content():
                       ('<tool_call>{"name": "a"', "unclosed"),
                       ('<tool_call>["a"]</tool_call>', "non-empty string 'name'"),
                       ('<tool_call>{"name": "a", "arguments": [1]}</tool_call>', "JSON object"),
-                      ('<tool_call>{"name": "a", "arguments": "{x"}</tool_call>', "not JSON"),
+                      ('<tool_call>{"name": "a", "arguments": "{x"}</tool_call>', "not valid JSON"),
                       ('ok <tool_call>{"name": "a"}</tool_call> <tool_call>{"name": 3}</tool_call>', "'name'")]:
         r = parse_reply(text)
         assert r.tool_calls == [] and r.content == text.strip() and why in r.error
