@@ -12,13 +12,11 @@ results stay in context but out of the loss.
 """
 import copy
 import functools
-import json
-import os
 
 from dataset.rl_dataset import AgentRLDataset, collate_agent
 from dataset.tool_messages import require_tool_tokens
 from evals.agent_reward import agent_reward
-from toolcall.world import directory_of, world_toolbox
+from toolcall.world import read_world_people, world_toolbox
 from trainer import engine
 from trainer.agent import AgentScorer
 from trainer.agent_rollout import AgentRollout
@@ -28,15 +26,13 @@ from trainer.rl_args import add_grpo_args, add_rl_args, build_rollout, require_p
 
 
 def load_world_people(world_dir: str) -> list[dict]:
-    path = os.path.join(world_dir, "world.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            return directory_of(json.load(f))
+        return read_world_people(world_dir)
     except FileNotFoundError:
-        raise SystemExit(f"error: no {path}: generate the world (python -m dataset.world --out_dir {world_dir}) "
-                         "or pass --world_dir") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise SystemExit(f"error: {path} is not a world file ({e})") from None
+        raise SystemExit(f"error: no {world_dir}/world.json: generate the world (python -m dataset.world --out_dir "
+                         f"{world_dir}) or pass --world_dir") from None
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def main():

@@ -12,7 +12,7 @@ import os
 from evals.answers import check_fact_answer, check_reasoning_answer
 from evals.qa import chat_replies
 from toolcall.loop import run_tool_loop
-from toolcall.world import directory_of, world_toolbox
+from toolcall.world import world_toolbox
 
 KINDS = ("arithmetic", "fact", "chain", "none")
 
@@ -38,12 +38,6 @@ def load_items(world_dir: str, n_per_kind: int | None = None) -> list[dict]:
         items[kind].append({"kind": kind, "lang": r["lang"], "question": user(r), "answer": r["answer"],
                             "expected": r["tools_expected"]})
     return [it for k in KINDS for it in items[k][:n_per_kind]]
-
-
-def load_people(world_dir: str) -> list[dict]:
-    """Everyone the world's lookup_person tool knows (its people and its directory-only people)."""
-    with open(os.path.join(world_dir, "world.json"), encoding="utf-8") as f:
-        return directory_of(json.load(f))
 
 
 def _correct(item, reply: str) -> bool:

@@ -11,7 +11,6 @@ training data and evaluation use), sends the results back as role "tool" message
 --max_tool_rounds times — the whole tool loop over the OpenAI protocol.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -19,7 +18,7 @@ from openai import APIConnectionError, APIStatusError, OpenAI
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from toolcall.world import directory_of, world_toolbox  # noqa: E402
+from toolcall.world import read_world_people, world_toolbox  # noqa: E402
 
 
 def stream_turn(client, args, messages, tools) -> dict:
@@ -89,9 +88,8 @@ def main():
         people = None
         if args.world_dir:
             try:
-                with open(os.path.join(args.world_dir, "world.json"), encoding="utf-8") as f:
-                    people = directory_of(json.load(f))
-            except (OSError, ValueError, KeyError) as e:
+                people = read_world_people(args.world_dir)
+            except (OSError, ValueError) as e:
                 raise SystemExit(f"error: cannot read {args.world_dir}/world.json: {e}")
         box = world_toolbox(people)
     client = OpenAI(base_url=args.base_url, api_key=args.api_key)

@@ -12,7 +12,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dataset.tool_messages import require_tool_tokens  # noqa: E402
-from evals.toolcall import evaluate_tool_use, format_report, load_items, load_people  # noqa: E402
+from evals.toolcall import evaluate_tool_use, format_report, load_items  # noqa: E402
+from toolcall.world import read_world_people  # noqa: E402
 from model.args import add_source_args  # noqa: E402
 from model.device import pick_device  # noqa: E402
 from model.loading import ModelSource, load_model  # noqa: E402
@@ -37,7 +38,7 @@ def main():
     args = p.parse_args()
     try:
         items = load_items(args.world_dir, args.n_per_kind)
-        people = load_people(args.world_dir)
+        people = read_world_people(args.world_dir)
         device = pick_device(args.device, allow_mps=False)
         model, tokenizer, _ = load_model(ModelSource.from_args(args), device)
         require_tool_tokens(tokenizer, "tool-use evaluation")

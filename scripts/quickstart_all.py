@@ -27,10 +27,11 @@ from evals.lm_loss import heldout_loss
 from evals.preference import preference_accuracy
 from evals.qa import answer_quality, chat_replies, exact_match
 from evals.reasoning import reasoning_accuracy
-from evals.toolcall import evaluate_tool_use, load_items, load_people
+from evals.toolcall import evaluate_tool_use, load_items
 from model.model_lora import load_lora_file
 from model.model_minimind import config_from_preset, count_params
 from model.weights import load_native, weight_path
+from toolcall.world import read_world_people
 
 # A quarter-size student for distillation: 64 wide, 4 layers (~0.3M parameters; the tiny teacher has ~1M).
 STUDENT = dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -154,9 +155,13 @@ class Stages:
                 "--max_gen_len", str(max_gen_len), "--max_seq_len", "160", "--learning_rate", str(lr),
                 "--warmup_iters", "5", "--max_steps", str(steps), "--reward_funcs", rewards, "--reward_weights",
                 weights, "--log_interval", "5", *extra)
+        return self.curve(stage)
+
+    def curve(self, stage) -> dict:
+        """An RL run's logged reward and KL: first and last fifth of the logged steps, and the largest KL."""
         log = os.path.join(self.out, "logs", f"{stage}_{self.config.hidden_size}.jsonl")
         curve = read_jsonl(log)
-        window = max(1, len(curve) // 5)  # first and last fifth of the logged steps
+        window = max(1, len(curve) // 5)
         mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
         return {"reward_first": mean(curve[:window], "reward"), "reward_last": mean(curve[-window:], "reward"),
                 "kl_last": mean(curve[-window:], "kl"), "kl_max": max(r["kl"] for r in curve), "metrics": log}
@@ -189,7 +194,7 @@ class Stages:
 
     def tool_eval(self, stage, kinds=None):
         items = [it for it in load_items(self.world) if kinds is None or it["kind"] in kinds]
-        return evaluate_tool_use(self.native(stage), self.tokenizer, items, load_people(self.world))
+        return evaluate_tool_use(self.native(stage), self.tokenizer, items, read_world_people(self.world))
 
     def tools(self):
         """Tool-use SFT from the SFT model on tool_sft.jsonl, judged on held-out questions with and without tools."""
@@ -212,14 +217,8 @@ class Stages:
                 "--batch_size", str(a.rl_prompts), "--num_generations", str(a.rl_generations), "--max_gen_len", "64",
                 "--max_seq_len", "400", "--learning_rate", str(a.agent_lr), "--warmup_iters", "5",
                 "--max_steps", str(a.agent_steps), "--log_interval", "5")
-        log = os.path.join(self.out, "logs", f"agent_{self.config.hidden_size}.jsonl")
-        curve = read_jsonl(log)
-        window = max(1, len(curve) // 5)
-        mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
         res = self.tool_eval("agent", kinds=("chain", "none"))
-        return {"chain": res["chain"], "none": res["none"], "samples": res["samples"],
-                "reward_first": mean(curve[:window], "reward"), "reward_last": mean(curve[-window:], "reward"),
-                "kl_last": mean(curve[-window:], "kl"), "kl_max": max(r["kl"] for r in curve), "metrics": log}
+        return {"chain": res["chain"], "none": res["none"], "samples": res["samples"], **self.curve("agent")}
 
     def run_all(self) -> tuple[dict, dict]:
         """(results by stage, {stage: {"wall_time_s": …}})."""

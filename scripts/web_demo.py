@@ -38,7 +38,7 @@ from model.tokenizer import DEFAULT_TOKENIZER_DIR  # noqa: E402
 from model.weights import load_state_dict  # noqa: E402
 from toolcall.parse import ParsedReply, parse_reply  # noqa: E402
 from toolcall.registry import ToolBox  # noqa: E402
-from toolcall.world import directory_of, world_toolbox  # noqa: E402
+from toolcall.world import read_world_people, world_toolbox  # noqa: E402
 
 UI = {
     "中文": dict(title="MiniMind 对话", model="模型", history="携带的历史消息数", temperature="温度（0 = 贪心）",
@@ -109,14 +109,12 @@ def world_tools(world_dir: str | None, mtime: float | None) -> tuple[ToolBox, st
     """(the world's toolbox, a warning when the world file cannot be read). mtime: a rewritten file is read again."""
     if world_dir is None:
         return world_toolbox(), None
-    path = os.path.join(world_dir, "world.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            return world_toolbox(directory_of(json.load(f))), None
+        return world_toolbox(read_world_people(world_dir)), None
     except OSError as e:
-        return world_toolbox(), f"{path}: {e.strerror or e}; lookup_person is off"
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        return world_toolbox(), f"{path} is not a world file ({e}); lookup_person is off"
+        return world_toolbox(), f"{os.path.join(world_dir, 'world.json')}: {e.strerror or e}; lookup_person is off"
+    except ValueError as e:
+        return world_toolbox(), f"{e}; lookup_person is off"
 
 
 def build_parser():
