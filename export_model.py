@@ -1,8 +1,8 @@
 """Native `out/*.pth` ⇄ Hugging Face folder (the conversion itself is model/hf_convert.py).
 
-A dense model is exported as a plain `LlamaForCausalLM` (no remote code needed to load it); an MoE model ships our
-modeling files beside the weights (transformers needs trust_remote_code=True for it; this project reads it with its
-own code).
+A MiniMind2 dense model is exported as a plain `LlamaForCausalLM`, a minimind-3 one as `Qwen3ForCausalLM` and its
+MoE as `Qwen3MoeForCausalLM` (no remote code needed to load them); a MiniMind2 MoE ships our modeling files beside the
+weights (transformers needs trust_remote_code=True for it; this project reads it with its own code).
 
     python export_model.py --weight out/full_sft_512.pth --save_dir out/hf
     python export_model.py --weight out/full_sft_512.pth --lora_weight out/lora/lora_identity_512.pth --save_dir out/hf_id
@@ -14,7 +14,7 @@ import torch
 
 from model.args import add_model_args, config_from_args
 from model.device import DTYPES
-from model.hf_convert import export_hf, import_hf, save_native
+from model.hf_convert import export_hf, hf_architecture, import_hf, save_native
 from model.model_minimind import MiniMindForCausalLM
 from model.tokenizer import DEFAULT_TOKENIZER_DIR
 from model.weights import load_into, load_state_dict
@@ -44,7 +44,9 @@ def main():
         model = load_lora_file(model, args.lora_weight)
     dtype = DTYPES[args.dtype] if args.dtype != "auto" else sd["model.embed_tokens.weight"].dtype
     export_hf(model, args.save_dir, args.tokenizer_dir, dtype)
-    kind = "MiniMind MoE (with its modeling files)" if model.config.use_moe else "LlamaForCausalLM"
+    kind = hf_architecture(model.config)
+    if kind == "MiniMindForCausalLM":
+        kind = "MiniMind MoE (with its modeling files)"
     print(f"wrote {args.save_dir} as {kind}, {dtype}")
 
 

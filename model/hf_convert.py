@@ -1,9 +1,12 @@
 """Native MiniMind ⇄ Hugging Face folder.
 
-A dense MiniMind *is* a Llama (same blocks, same names), so it is exported as a plain `LlamaForCausalLM` that
-transformers, vLLM and lm-eval load without trust_remote_code. An MoE model has no stock architecture in
-transformers, so it ships our modeling files beside the weights (auto_map: transformers needs trust_remote_code=True;
-import_hf reads it with our own code instead).
+Each model leaves as the stock transformers architecture it is numerically, so transformers, vLLM and lm-eval load
+it without trust_remote_code:
+    MiniMind2 dense            → LlamaForCausalLM   (same blocks, same names)
+    minimind-3 dense (qk_norm) → Qwen3ForCausalLM
+    minimind-3 MoE             → Qwen3MoeForCausalLM (softmax top-k router, no shared expert)
+A MiniMind2 MoE (shared experts) has no stock architecture, so it ships our modeling files beside the weights
+(auto_map: transformers needs trust_remote_code=True; import_hf reads it with our own code instead).
 """
 import json
 import os
@@ -18,17 +21,43 @@ from .weights import atomic_save, load_into
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
-def llama_config(c: MiniMindConfig):
-    from transformers import LlamaConfig
+def _shared_fields(c: MiniMindConfig) -> dict:
     rope = {"rope_type": "default", "rope_theta": c.rope_theta}
     if c.inference_rope_scaling:
         rope = {"rope_type": "yarn", "rope_theta": c.rope_theta, **c.yarn}
-    return LlamaConfig(vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
-                       num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
-                       num_key_value_heads=c.num_key_value_heads, max_position_embeddings=c.max_position_embeddings,
-                       rms_norm_eps=c.rms_norm_eps, rope_parameters=rope, hidden_act=c.hidden_act,
-                       tie_word_embeddings=c.tie_word_embeddings, bos_token_id=c.bos_token_id,
-                       eos_token_id=c.eos_token_id, pad_token_id=c.pad_token_id)
+    return dict(vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
+                num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+                num_key_value_heads=c.num_key_value_heads, max_position_embeddings=c.max_position_embeddings,
+                rms_norm_eps=c.rms_norm_eps, rope_parameters=rope, hidden_act=c.hidden_act,
+                tie_word_embeddings=c.tie_word_embeddings, bos_token_id=c.bos_token_id,
+                eos_token_id=c.eos_token_id, pad_token_id=c.pad_token_id)
+
+
+def llama_config(c: MiniMindConfig):
+    from transformers import LlamaConfig
+    return LlamaConfig(**_shared_fields(c), head_dim=c.head_dim)
+
+
+def qwen3_config(c: MiniMindConfig):
+    from transformers import Qwen3Config
+    return Qwen3Config(**_shared_fields(c), head_dim=c.head_dim, attention_bias=False, use_sliding_window=False)
+
+
+def qwen3_moe_config(c: MiniMindConfig):
+    from transformers import Qwen3MoeConfig
+    return Qwen3MoeConfig(**_shared_fields(c), head_dim=c.head_dim, attention_bias=False, use_sliding_window=False,
+                          moe_intermediate_size=c.intermediate_size, num_experts=c.n_routed_experts,
+                          num_experts_per_tok=c.num_experts_per_tok, norm_topk_prob=c.norm_topk_prob,
+                          router_aux_loss_coef=c.aux_loss_alpha, decoder_sparse_step=1, mlp_only_layers=[])
+
+
+def hf_architecture(c: MiniMindConfig) -> str:
+    """The transformers class a model exports as (see the module docstring)."""
+    if not c.use_moe:
+        return "Qwen3ForCausalLM" if c.qk_norm else "LlamaForCausalLM"
+    if c.qk_norm and c.n_shared_experts == 0:
+        return "Qwen3MoeForCausalLM"
+    return "MiniMindForCausalLM"
 
 
 def export_hf(model: MiniMindForCausalLM, save_dir: str, tokenizer_dir: str | None = None, dtype=None) -> str:
@@ -36,22 +65,40 @@ def export_hf(model: MiniMindForCausalLM, save_dir: str, tokenizer_dir: str | No
     from transformers import GenerationConfig, LlamaForCausalLM
     c = model.config
     dtype = dtype or next(model.parameters()).dtype
-    if c.use_moe:
-        # register_for_auto_class makes save_pretrained write auto_map and copy model_minimind_hf.py next to the
-        # weights, with model_minimind.py, which it imports relatively
-        from .model_minimind_hf import MiniMindForCausalLMHF, to_hf
-        MiniMindConfig.register_for_auto_class()
-        MiniMindForCausalLMHF.register_for_auto_class("AutoModelForCausalLM")
-        out = to_hf(model)
-    else:
-        out = LlamaForCausalLM(llama_config(c))
-        out.load_state_dict(model.state_dict(), strict=True)
-    out = out.to(dtype)
-    out.generation_config = GenerationConfig(bos_token_id=c.bos_token_id, eos_token_id=c.eos_token_id,
-                                             pad_token_id=c.pad_token_id, do_sample=True, temperature=0.85,
-                                             top_p=0.85, max_new_tokens=512)
+    generation = GenerationConfig(bos_token_id=c.bos_token_id, eos_token_id=c.eos_token_id,
+                                  pad_token_id=c.pad_token_id, do_sample=True, temperature=0.85, top_p=0.85,
+                                  max_new_tokens=512)
     os.makedirs(save_dir, exist_ok=True)
-    out.save_pretrained(save_dir)
+    arch = hf_architecture(c)
+    if arch == "Qwen3MoeForCausalLM":
+        # transformers 5 fuses the experts into one tensor in memory but reads and writes checkpoints with one
+        # tensor per expert, under exactly our names: the state dict is written as it is, no model built.
+        from safetensors.torch import save_file
+        state = {k: v.to(dtype).contiguous() for k, v in model.state_dict().items()
+                 if not (c.tie_word_embeddings and k == "lm_head.weight")}
+        config = qwen3_moe_config(c)
+        config.architectures = [arch]
+        config.dtype = dtype
+        config.save_pretrained(save_dir)
+        generation.save_pretrained(save_dir)
+        save_file(state, os.path.join(save_dir, "model.safetensors"), metadata={"format": "pt"})
+    else:
+        if arch == "MiniMindForCausalLM":
+            # register_for_auto_class makes save_pretrained write auto_map and copy model_minimind_hf.py next to
+            # the weights, with model_minimind.py, which it imports relatively
+            from .model_minimind_hf import MiniMindForCausalLMHF, to_hf
+            MiniMindConfig.register_for_auto_class()
+            MiniMindForCausalLMHF.register_for_auto_class("AutoModelForCausalLM")
+            out = to_hf(model)
+        else:
+            from transformers import Qwen3ForCausalLM
+            cls, config = ((Qwen3ForCausalLM, qwen3_config(c)) if arch == "Qwen3ForCausalLM"
+                           else (LlamaForCausalLM, llama_config(c)))
+            out = cls(config)
+            out.load_state_dict(model.state_dict(), strict=True)
+        out = out.to(dtype)
+        out.generation_config = generation
+        out.save_pretrained(save_dir)
     copy_tokenizer(tokenizer_dir or DEFAULT_TOKENIZER_DIR, save_dir)
     return save_dir
 
@@ -95,8 +142,8 @@ def read_safetensors(hf_dir: str) -> dict:
 
 
 def import_hf(hf_dir: str) -> MiniMindForCausalLM:
-    """An exported folder (Llama or our MoE) back into a native MiniMindForCausalLM. Our own code reads both, so
-    no code from the folder runs (an MoE folder's modeling files are ignored)."""
+    """An exported folder (Llama, Qwen3, Qwen3-MoE or our MoE) back into a native MiniMindForCausalLM. Our own code
+    reads all of them, so no code from the folder runs (an MoE folder's modeling files are ignored)."""
     hc = read_hf_config(hf_dir)
     if hc["model_type"] == "minimind":
         config = MiniMindConfig.from_dict({k: v for k, v in hc.items() if k != "auto_map"})
@@ -116,11 +163,47 @@ def import_hf(hf_dir: str) -> MiniMindForCausalLM:
             inference_rope_scaling=yarn, yarn={k: v for k, v in rope.items() if k not in ("rope_type", "rope_theta")}
             if yarn else None)
         state = src.state_dict()
+    elif hc["model_type"] in ("qwen3", "qwen3_moe"):
+        config = _config_from_qwen3(hc, hf_dir)
+        state = read_safetensors(hf_dir)
     else:
-        raise ValueError(f"{hf_dir}: model_type {hc['model_type']!r} is neither 'llama' nor 'minimind'")
+        raise ValueError(f"{hf_dir}: model_type {hc['model_type']!r} is not one of 'llama', 'qwen3', 'qwen3_moe', "
+                         f"'minimind'")
     model = MiniMindForCausalLM(config)
     load_into(model, {k: v.float() for k, v in state.items()}, source=hf_dir)
     return model
+
+
+def _config_from_qwen3(hc: dict, hf_dir: str) -> MiniMindConfig:
+    """Our config for a Qwen3 / Qwen3-MoE config.json, refusing what our network does not compute."""
+    def need(key, kind=(int, float)):
+        value = hc.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{hf_dir}/config.json: {key} is missing or not a number")
+        return value
+    if hc.get("attention_bias") or hc.get("use_sliding_window"):
+        raise ValueError(f"{hf_dir}/config.json: attention_bias / use_sliding_window are not supported")
+    rope = hc.get("rope_parameters") or {"rope_type": "default", "rope_theta": hc.get("rope_theta", 1e6)}
+    yarn = rope.get("rope_type") == "yarn"
+    fields = dict(hidden_size=need("hidden_size"), num_hidden_layers=need("num_hidden_layers"),
+                  num_attention_heads=need("num_attention_heads"), num_key_value_heads=need("num_key_value_heads"),
+                  head_dim=need("head_dim"), vocab_size=need("vocab_size"),
+                  max_position_embeddings=need("max_position_embeddings"), rms_norm_eps=need("rms_norm_eps"),
+                  rope_theta=rope.get("rope_theta", 1e6), tie_word_embeddings=bool(hc.get("tie_word_embeddings")),
+                  qk_norm=True, inference_rope_scaling=yarn,
+                  yarn={k: v for k, v in rope.items() if k not in ("rope_type", "rope_theta")} if yarn else None)
+    if hc["model_type"] == "qwen3":
+        return MiniMindConfig(**fields, intermediate_size=need("intermediate_size"))
+    if hc.get("mlp_only_layers") or hc.get("decoder_sparse_step", 1) != 1:
+        raise ValueError(f"{hf_dir}/config.json: dense layers inside a Qwen3-MoE (mlp_only_layers, "
+                         f"decoder_sparse_step) are not supported")
+    experts = hc.get("num_experts", hc.get("num_local_experts"))
+    if not isinstance(experts, int):
+        raise ValueError(f"{hf_dir}/config.json: num_experts is missing")
+    return MiniMindConfig(**fields, intermediate_size=need("moe_intermediate_size"), use_moe=True,
+                          n_routed_experts=experts, num_experts_per_tok=need("num_experts_per_tok"),
+                          n_shared_experts=0, norm_topk_prob=bool(hc.get("norm_topk_prob")),
+                          aux_loss_alpha=hc.get("router_aux_loss_coef", 5e-4), seq_aux=False)
 
 
 def save_native(model: MiniMindForCausalLM, path: str, dtype=torch.float16):

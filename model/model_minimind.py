@@ -3,8 +3,13 @@
 Shape of the network (per layer):  x + Attn(RMSNorm(x))  then  h + FFN(RMSNorm(h)),
 with RoPE positions, grouped-query attention and a SwiGLU feed-forward (or a top-k MoE of SwiGLU experts).
 
-Parameter names are MiniMind2's, so upstream checkpoints load with strict=True, and the dense model is
-numerically a transformers `LlamaForCausalLM` (model/hf_convert.py relies on that).
+Two generations of upstream MiniMind share this code, told apart by config fields:
+  MiniMind2   (presets minimind2*): a Llama; the MoE is DeepSeekMoE-style (routed + shared experts).
+  minimind-3  (presets minimind-3*): a Qwen3: RMSNorm on each head's queries and keys (qk_norm), π·d feed-forward,
+              and a Qwen3-MoE (softmax router, top-1, no shared expert).
+Parameter names are upstream's for both, so their checkpoints load with strict=True; the dense models are
+numerically transformers' `LlamaForCausalLM` / `Qwen3ForCausalLM` and the minimind-3 MoE its `Qwen3MoeForCausalLM`
+(model/hf_convert.py relies on that).
 
 MiniMindForCausalLM is a plain nn.Module, not a transformers PreTrainedModel: importing `transformers.modeling_utils`
 or `transformers.generation` pulls in torch.distributed.tensor, torch._dynamo, sympy, scipy, accelerate… and costs
@@ -21,10 +26,11 @@ from transformers import PretrainedConfig
 from transformers.utils import ModelOutput
 
 
-def _ffn_width(hidden_size: int) -> int:
+def _ffn_width(hidden_size: int, multiplier: float) -> int:
     # SwiGLU has 3 matrices instead of 2, so 8/3·d keeps the FFN's parameter count at that of a 4·d MLP
-    # (Shazeer 2020); rounding up to a multiple of 64 keeps matmuls aligned. 512 → 1408.
-    return 64 * math.ceil(8 * hidden_size / 3 / 64)
+    # (Shazeer 2020; MiniMind2: 512 → 1408); minimind-3 widens it to π·d (768 → 2432). Rounding up to a multiple of
+    # 64 keeps matmuls aligned.
+    return 64 * math.ceil(multiplier * hidden_size / 64)
 
 
 class MiniMindConfig(PretrainedConfig):
@@ -37,6 +43,9 @@ class MiniMindConfig(PretrainedConfig):
         num_attention_heads: int = 8,
         num_key_value_heads: int = 2,
         intermediate_size: int | None = None,
+        ffn_multiplier: float = 8 / 3,
+        head_dim: int | None = None,
+        qk_norm: bool = False,
         vocab_size: int = 6400,
         max_position_embeddings: int = 32768,
         rope_theta: float = 1e6,
@@ -48,7 +57,9 @@ class MiniMindConfig(PretrainedConfig):
         # YaRN context extension, switched on for inference only (training runs at the original length).
         inference_rope_scaling: bool = False,
         yarn: dict | None = None,
-        # Mixture-of-Experts (DeepSeekMoE-style: routed experts + always-on shared experts).
+        # Mixture-of-Experts: routed experts (top-k of a softmax router) + always-on shared experts (DeepSeekMoE;
+        # n_shared_experts=0 is Qwen3-MoE). norm_topk_prob rescales the chosen experts' weights to sum to 1 (with
+        # top-1: weight 1); a MiniMind2 checkpoint trained with top-1 had no rescaling: set it False for one.
         use_moe: bool = False,
         n_routed_experts: int = 4,
         num_experts_per_tok: int = 2,
@@ -63,7 +74,7 @@ class MiniMindConfig(PretrainedConfig):
         tie_word_embeddings: bool = True,
         **kwargs,
     ):
-        if hidden_size % num_attention_heads:
+        if head_dim is None and hidden_size % num_attention_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}")
         if num_attention_heads % num_key_value_heads:
             raise ValueError(f"num_attention_heads {num_attention_heads} is not divisible by "
@@ -74,8 +85,10 @@ class MiniMindConfig(PretrainedConfig):
         self.num_hidden_layers = num_hidden_layers
         self.num_attention_heads = num_attention_heads
         self.num_key_value_heads = num_key_value_heads
-        self.head_dim = hidden_size // num_attention_heads
-        self.intermediate_size = intermediate_size or _ffn_width(hidden_size)
+        self.head_dim = head_dim or hidden_size // num_attention_heads
+        self.ffn_multiplier = ffn_multiplier
+        self.intermediate_size = intermediate_size or _ffn_width(hidden_size, ffn_multiplier)
+        self.qk_norm = qk_norm
         self.vocab_size = vocab_size
         self.max_position_embeddings = max_position_embeddings
         self.rope_theta = rope_theta
@@ -107,6 +120,15 @@ PRESETS = {
     "minimind2": dict(hidden_size=768, num_hidden_layers=16),                         # ≈104M
     "minimind2-moe": dict(hidden_size=640, num_hidden_layers=8, use_moe=True),        # 4 routed (top-2) + 1 shared
     # ~1M: on a 2-core CPU's budget of minutes, more optimizer steps beat more width.
+    # Upstream's current generation (Qwen3-shaped). Its YaRN: ×16 over 2,048 positions, cos/sin unscaled.
+    "minimind-3": dict(hidden_size=768, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
+                       ffn_multiplier=math.pi, qk_norm=True, rms_norm_eps=1e-6,
+                       yarn={"factor": 16.0, "attention_factor": 1.0}),                  # ≈63.9M
+    "minimind-3-moe": dict(hidden_size=768, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
+                           ffn_multiplier=math.pi, qk_norm=True, rms_norm_eps=1e-6,
+                           yarn={"factor": 16.0, "attention_factor": 1.0}, use_moe=True, n_routed_experts=4,
+                           num_experts_per_tok=1, n_shared_experts=0, aux_loss_alpha=5e-4,
+                           seq_aux=False),                                                # ≈198M, ≈64M active
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                  intermediate_size=384, max_position_embeddings=2048),
 }
@@ -172,6 +194,9 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
         self.v_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, d, bias=False)
+        if config.qk_norm:  # minimind-3/Qwen3: bounds the attention logits' scale, so training tolerates larger lr
+            self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
+            self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
         self.dropout = config.dropout
         self.flash = config.flash_attn
 
@@ -180,6 +205,8 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        if hasattr(self, "q_norm"):  # per head, before the rotation
+            q, k = self.q_norm(q), self.k_norm(k)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         if cache is not None:
@@ -235,7 +262,7 @@ class MoEGate(nn.Module):
         b, t, _ = x.shape
         probs = F.linear(x.reshape(b * t, -1).float(), self.weight.float()).softmax(-1)
         topk_w, topk_idx = probs.topk(self.top_k, dim=-1, sorted=False)
-        if self.top_k > 1 and self.norm_topk:
+        if self.norm_topk:
             topk_w = topk_w / (topk_w.sum(-1, keepdim=True) + 1e-20)
         aux = probs.new_zeros(())
         if self.training and self.alpha > 0:
@@ -496,9 +523,9 @@ def count_params(model: nn.Module, active_only: bool = False) -> int:
     (top-k routed experts instead of all of them) — the figure to equalize when comparing MoE with dense."""
     seen, total = set(), 0
     for name, p in model.named_parameters(remove_duplicate=False):
-        if p.data_ptr() in seen:
+        if id(p) in seen:  # the object, not its storage: a model on the meta device has no storage to compare
             continue
-        seen.add(p.data_ptr())
+        seen.add(id(p))
         total += p.numel()
     if active_only and getattr(model.config, "use_moe", False):
         c = model.config

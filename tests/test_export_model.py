@@ -9,7 +9,7 @@ from torch.testing import assert_close
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model.hf_convert import export_hf, import_hf, save_native
-from model.model_minimind import MiniMindConfig, MiniMindForCausalLM
+from model.model_minimind import MiniMindConfig, MiniMindForCausalLM, config_from_preset
 from model.weights import load_native
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +73,43 @@ def test_moe_exports_with_remote_code(tmp_path, tiny_tokenizer_dir):
                        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "MiniMindForCausalLMHF"
+
+
+@pytest.mark.parametrize("preset,arch", [("minimind-3", "Qwen3ForCausalLM"),
+                                          ("minimind-3-moe", "Qwen3MoeForCausalLM")])
+@pytest.mark.parametrize("yarn", [False, True])
+def test_minimind3_exports_as_stock_qwen3(tmp_path, tiny_tokenizer_dir, preset, arch, yarn):
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(config_from_preset(preset, **SIZE, vocab_size=600,
+                                                   inference_rope_scaling=yarn)).eval()
+    with torch.no_grad():  # q_norm / k_norm away from 1
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    export_hf(model, str(tmp_path / "hf"), tiny_tokenizer_dir, dtype=torch.float32)
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["architectures"] == [arch] and "auto_map" not in config
+    assert not any(f.endswith(".py") for f in os.listdir(tmp_path / "hf"))
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"))  # no trust_remote_code
+    assert type(hf).__name__ == arch
+    x = torch.randint(0, 600, (2, 300))  # YaRN rescales every frequency band, so short inputs show it too
+    with torch.no_grad():
+        assert_close(hf(x).logits, model(x).logits, atol=1e-5, rtol=1e-5)
+    back = import_hf(str(tmp_path / "hf"))  # --to_torch
+    assert back.config.qk_norm and back.config.use_moe == model.config.use_moe
+    assert back.config.inference_rope_scaling == yarn
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_qwen3_moe_folder_with_dense_layers_is_refused(tmp_path, tiny_tokenizer_dir):
+    model = MiniMindForCausalLM(config_from_preset("minimind-3-moe", **SIZE, vocab_size=600))
+    export_hf(model, str(tmp_path / "hf"), tiny_tokenizer_dir, dtype=torch.float32)
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    (tmp_path / "hf" / "config.json").write_text(json.dumps({**config, "mlp_only_layers": [1]}))
+    with pytest.raises(ValueError, match="mlp_only_layers"):
+        import_hf(str(tmp_path / "hf"))
+    (tmp_path / "hf" / "config.json").write_text(json.dumps({**config, "head_dim": "16"}))
+    with pytest.raises(ValueError, match="head_dim is missing or not a number"):
+        import_hf(str(tmp_path / "hf"))
 
 
 @pytest.mark.parametrize("use_moe", [False, True])

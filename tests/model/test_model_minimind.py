@@ -51,6 +51,99 @@ def test_presets():
         config_from_preset("nope")
 
 
+def _count_on_meta(preset, **kw):
+    with torch.device("meta"):
+        model = MiniMindForCausalLM(config_from_preset(preset, **kw))
+    return count_params(model), count_params(model, active_only=True)
+
+
+def test_minimind3_presets_match_upstream_shapes():
+    c = config_from_preset("minimind-3")
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.head_dim) == \
+        (768, 8, 8, 4, 96)
+    assert c.intermediate_size == 2432 and c.qk_norm and c.rms_norm_eps == 1e-6 and c.rope_theta == 1e6
+    assert c.max_position_embeddings == 32768 and c.tie_word_embeddings and c.vocab_size == 6400
+    assert c.yarn["factor"] == 16.0 and c.yarn["attention_factor"] == 1.0
+    assert _count_on_meta("minimind-3") == (63_912_192, 63_912_192)  # ≈63.9M
+    moe = config_from_preset("minimind-3-moe")
+    assert (moe.n_routed_experts, moe.num_experts_per_tok, moe.n_shared_experts, moe.aux_loss_alpha) == \
+        (4, 1, 0, 5e-4)
+    total, active = _count_on_meta("minimind-3-moe")
+    assert total == 198_416_640 and active == 63_936_768  # ≈198M total, ≈64M per token
+    # size flags keep minimind-3's rules: π·d feed-forward, head_dim = d / heads
+    small = config_from_preset("minimind-3", hidden_size=256, num_attention_heads=4)
+    assert small.intermediate_size == 832 and small.head_dim == 64
+
+
+def test_minimind3_state_dict_names():
+    # upstream minimind-3's names, spelled out: q_norm / k_norm per attention, a Qwen3-MoE router and experts
+    c = config_from_preset("minimind-3-moe", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, vocab_size=VOCAB)
+    names = ["model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"]
+    for i in range(2):
+        p = f"model.layers.{i}."
+        names += [p + f"self_attn.{n}_proj.weight" for n in "qkvo"] + [p + "self_attn.q_norm.weight",
+                                                                       p + "self_attn.k_norm.weight"]
+        names += [p + "input_layernorm.weight", p + "post_attention_layernorm.weight", p + "mlp.gate.weight"]
+        names += [p + f"mlp.experts.{e}.{n}_proj.weight" for e in range(4) for n in ("gate", "up", "down")]
+    sd = MiniMindForCausalLM(c).state_dict()
+    assert sorted(sd) == sorted(names)
+    assert sd["model.layers.0.self_attn.q_norm.weight"].shape == (16,)
+
+
+@pytest.mark.parametrize("use_moe", [False, True])
+def test_minimind3_logits_equal_transformers_qwen3(use_moe):
+    """A checkpoint written by transformers' own Qwen3 / Qwen3-MoE (random weights; upstream minimind-3 uses the same
+    names and math) loads through the preset with strict=True and gives the same logits."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM
+    c = config_from_preset("minimind-3-moe" if use_moe else "minimind-3", hidden_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, vocab_size=VOCAB)
+    shared = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=c.intermediate_size, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6,
+                  rope_parameters={"rope_type": "default", "rope_theta": 1e6}, tie_word_embeddings=True)
+    torch.manual_seed(3)
+    if use_moe:
+        hf = Qwen3MoeForCausalLM(Qwen3MoeConfig(**shared, moe_intermediate_size=c.intermediate_size, num_experts=4,
+                                                num_experts_per_tok=1, norm_topk_prob=True)).eval()
+    else:
+        hf = Qwen3ForCausalLM(Qwen3Config(**shared)).eval()
+    with torch.no_grad():  # norms away from 1, so q_norm / k_norm really count
+        for p in hf.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    state = hf.state_dict()
+    if use_moe:  # transformers fuses the experts in memory; checkpoints (and upstream) keep one tensor per expert
+        for i in range(2):
+            p = f"model.layers.{i}.mlp.experts."
+            gate_up, down = state.pop(p + "gate_up_proj"), state.pop(p + "down_proj")
+            for e in range(4):
+                state[f"{p}{e}.gate_proj.weight"], state[f"{p}{e}.up_proj.weight"] = gate_up[e].chunk(2)
+                state[f"{p}{e}.down_proj.weight"] = down[e]
+    model = MiniMindForCausalLM(c).eval()
+    model.load_state_dict(state, strict=True)
+    x = torch.randint(0, VOCAB, (2, 40))
+    with torch.no_grad():
+        assert_close(model(x).logits, hf(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_qk_norm_is_applied():
+    model = tiny_model(qk_norm=True)
+    x = torch.randint(0, VOCAB, (1, 12))
+    with torch.no_grad():
+        before = model(x).logits
+        model.model.layers[0].self_attn.k_norm.weight.mul_(3.0)
+        assert not torch.allclose(before, model(x).logits, atol=1e-4)
+
+
+def test_top1_router_weight_is_one_when_normalised():
+    c = tiny_config(use_moe=True, num_experts_per_tok=1, n_shared_experts=0)
+    gate = MiniMindForCausalLM(c).model.layers[0].mlp.gate
+    _, w, _ = gate(torch.randn(2, 5, 64))
+    assert_close(w, torch.ones_like(w))
+    gate.norm_topk = False  # MiniMind2's top-1 behaviour: the router probability itself
+    _, w, _ = gate(torch.randn(2, 5, 64))
+    assert (w < 1).all()
+
+
 @pytest.mark.parametrize("yarn", [False, True])
 def test_logits_equal_transformers_llama(yarn):
     model = tiny_model(inference_rope_scaling=yarn, yarn={"factor": 4.0, "original_max_position_embeddings": 32})
