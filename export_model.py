@@ -7,8 +7,10 @@ weights (transformers needs trust_remote_code=True for it; this project reads it
     python export_model.py --weight out/full_sft_512.pth --save_dir out/hf
     python export_model.py --weight out/full_sft_512.pth --lora_weight out/lora/lora_identity_512.pth --save_dir out/hf_id
     python export_model.py --to_torch --hf_dir out/hf --weight out/full_sft_512.pth
+    python export_model.py --weight out/full_sft_512.pth --gguf out/gguf/minimind.gguf   # llama.cpp / Ollama
 """
 import argparse
+import os
 
 import torch
 
@@ -29,6 +31,8 @@ def main():
     p.add_argument("--dtype", choices=("auto", *DTYPES), default="auto", help="auto: the checkpoint's own dtype")
     p.add_argument("--to_torch", action="store_true", help="reverse: --hf_dir → --weight")
     p.add_argument("--hf_dir", default=None, help="with --to_torch: the Hugging Face folder to read")
+    p.add_argument("--gguf", default=None, metavar="FILE",
+                   help="write one GGUF file for llama.cpp (and an Ollama Modelfile beside it) instead of a folder")
     add_model_args(p)
     args = p.parse_args()
     if args.to_torch:
@@ -43,6 +47,12 @@ def main():
         from model.model_lora import load_lora_file
         model = load_lora_file(model, args.lora_weight)
     dtype = DTYPES[args.dtype] if args.dtype != "auto" else sd["model.embed_tokens.weight"].dtype
+    if args.gguf:
+        from model.gguf_export import export_gguf
+        os.makedirs(os.path.dirname(os.path.abspath(args.gguf)), exist_ok=True)
+        arch = export_gguf(model, args.gguf, args.tokenizer_dir, dtype)
+        print(f"wrote {args.gguf} (llama.cpp arch {arch}, {dtype}) and an Ollama Modelfile beside it")
+        return
     export_hf(model, args.save_dir, args.tokenizer_dir, dtype)
     kind = hf_architecture(model.config)
     if kind == "MiniMindForCausalLM":

@@ -62,10 +62,17 @@ def _spans(tokenizer, messages, targets, full, first_message=None, limit=None):
         if end < 0:
             raise ValueError(f"rendered assistant message {k} is not closed by the eos token {eos!r}")
         if k > 0:
-            if not upto.startswith(prefix):
-                raise ValueError("chat template is not prefix-stable: the generation prompt "
-                                 f"before message {k} does not match the rendered conversation")
             start = len(prefix)
+            if not upto.startswith(prefix):
+                # A generation prompt that pre-fills part of a reply differs from a turn that fills it otherwise:
+                # upstream minimind-3 prompts with an empty "<think>\n\n</think>\n\n" but renders a turn with
+                # reasoning as "<think>\nreasoning…". The reply is then what follows the longest common prefix
+                # (here the reasoning), provided the earlier turns render as a prefix.
+                before = _render(tokenizer, messages[:k])
+                start = next((i for i, (a, b) in enumerate(zip(prefix, upto)) if a != b), min(len(prefix), len(upto)))
+                if not upto.startswith(before) or start < len(before):
+                    raise ValueError("chat template is not prefix-stable: the generation prompt "
+                                     f"before message {k} does not match the rendered conversation")
         else:
             # A chat that opens with the assistant: transformers refuses to
             # render an empty conversation, so locate the content instead (it

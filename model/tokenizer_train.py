@@ -23,12 +23,11 @@ TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
 TOOL_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
 ADDED_TOKENS = TAG_TOKENS + TOOL_TOKENS  # single tokens that decode() keeps (not special)
 
-# Characters that get a pre-token of their own when split_cjk is on: CJK
-# ideographs (all planes), CJK radicals/symbols/punctuation, kana, bopomofo,
-# hangul and the full-width forms (，。！？（） etc.). Without this, byte-level
-# BPE on templated Chinese text happily merges whole phrases into one token
-# (e.g. "是恒通电子的员工" as a single id), so the model can no longer
-# compose the facts from their characters. Exposed so tests can reuse it.
+# Characters that get a pre-token of their own while the merges are learned (split_cjk): CJK ideographs (all
+# planes), CJK radicals/symbols/punctuation, kana, bopomofo, hangul and the full-width forms (，。！？（） etc.).
+# Without this, byte-level BPE on templated Chinese text happily merges whole phrases into one token (e.g.
+# "是恒通电子的员工" as a single id), so the model can no longer compose the facts from their characters.
+# Exposed so tests can reuse it.
 CJK_CHAR_CLASS = (
     "[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ff"
     "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f"
@@ -117,19 +116,27 @@ CHAT_TEMPLATE = (
 )
 
 
+def runtime_pre_tokenizer():
+    """How the trained tokenizer cuts text before BPE: one pre-token per digit, then GPT-2's regex (words with their
+    leading space, runs of punctuation, whitespace), then bytes. Exactly what llama.cpp implements as its "refact"
+    pre-tokenizer, so a GGUF export tokenizes like transformers (model/gguf_export.py).
+
+    One token per digit: numbers then tokenize the same way wherever they appear, which makes arithmetic and copying
+    numbers easier to learn. Byte-level last, so every string (emoji, rare scripts) is representable with no <unk>.
+    No prefix space: decode(encode(x)) must equal x exactly."""
+    return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                    pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+
+
 def build_tokenizer(split_cjk=True):
-    """An untrained byte-level BPE tokenizer with our pre-tokenization."""
+    """An untrained byte-level BPE tokenizer with the pre-tokenization its merges are learned under.
+
+    split_cjk isolates every CJK character while training only: no merge can then join two characters (or a
+    character and its neighbours), so the trained merges cut Chinese into characters also under the runtime
+    pre-tokenizer, which llama.cpp can reproduce (train_tokenizer swaps it in before saving)."""
     tok = Tokenizer(models.BPE())
-    steps = []
-    if split_cjk:
-        steps.append(pre_tokenizers.Split(Regex(CJK_CHAR_CLASS), behavior="isolated"))
-    # One token per digit: numbers then tokenize the same way wherever they
-    # appear, which makes arithmetic and copying numbers easier to learn.
-    steps.append(pre_tokenizers.Digits(individual_digits=True))
-    # Byte-level last, so every string (emoji, rare scripts) is representable
-    # with no <unk>. No prefix space: decode(encode(x)) must equal x exactly.
-    steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
+    steps = [pre_tokenizers.Split(Regex(CJK_CHAR_CLASS), behavior="isolated")] if split_cjk else []
+    tok.pre_tokenizer = pre_tokenizers.Sequence(steps + [runtime_pre_tokenizer()])
     tok.decoder = decoders.ByteLevel()
     # Register the reserved tokens before training so occurrences of them in
     # the corpus are cut out whole instead of being learned as merges.
@@ -190,6 +197,7 @@ def train_tokenizer(texts, save_dir, vocab_size=6400, split_cjk=True, min_freque
     # The trainer registers everything in special_tokens as *special*; turn the
     # reasoning and tool tags back into normal added tokens so decode() keeps them.
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
+    tok.pre_tokenizer = runtime_pre_tokenizer()
     for i, t in enumerate(reserved):
         assert tok.token_to_id(t) == i, f"{t} landed on id {tok.token_to_id(t)}, expected {i}"
 

@@ -3,6 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q -r requirements-dev.txt
+# --llama-cpp: also check that llama.cpp runs our GGUF exports (tests/evals/test_gguf_parity.py). llama-cpp-python
+# builds llama.cpp from source: about 20 minutes on 2 cores, once (pip caches the wheel). Without it those tests skip.
+if [ "${1:-}" = "--llama-cpp" ]; then
+    shift
+    if ! python -c "import llama_cpp" 2>/dev/null; then
+        echo "building llama-cpp-python (llama.cpp from source, ~20 min on 2 cores)…" >&2
+        CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python -m pip install -q "llama-cpp-python==0.3.36"
+    fi
+fi
 # The browser test drives headless Chromium (CJK font so the screenshot shows the Chinese UI). Installed only where
 # it is missing and we may: as root with apt-get; elsewhere that test skips and says why.
 DEBS="chromium chromium-driver fonts-wqy-microhei"

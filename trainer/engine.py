@@ -398,7 +398,10 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
             while pos.batch_in_epoch < n_batches:
                 group = []
                 while len(group) < accum and pos.batch_in_epoch + len(group) < n_batches:
-                    group.append(next(it))
+                    try:
+                        group.append(next(it))
+                    except ValueError as e:  # a row found bad only when read (e.g. a prompt too long): file:line
+                        raise SystemExit(str(e)) from None
                 prepare = getattr(loss_fn, "prepare", None)
                 if prepare is None:
                     # counted on the host batches: one device→host sync fewer a step (the loss read below is the other)
