@@ -6,7 +6,8 @@
 #   2. the real trainer on MiniMind2-small (upstream's batch 32 × 512): compiled + packed + 4 loader workers, and
 #      upstream's way (eager, unpacked, tokenizing in the training process) — tokens/s from its own metrics log;
 #   3. scripts/bench.py: ours vs transformers in bf16 (eager and compiled) and fp32/TF32 (eager), decode, prefill,
-#      RSS, loader, MFU against the measured and the datasheet peak, projected pretrain_hq epoch.
+#      RSS, loader, MFU against the measured and the datasheet peak, projected pretrain_hq epoch;
+#   5. scripts/check_vllm.py: vLLM's greedy tokens on the Llama and Qwen3 exports equal ours (when vllm is installed).
 # Everything lands under $OUT (default /tmp/gpu_check); the last lines printed are the summary.
 #     bash scripts/gpu_check.sh
 set -uo pipefail
@@ -58,5 +59,7 @@ timeout 100 $PY scripts/bench.py --presets minimind2-small --dtypes float32 --co
     --data_path "$WORK/pretrain.jsonl" > "$OUT/bench_fp32.log" 2>&1; echo "exit $?"
 grep '^{' "$OUT/bench_fp32.log" | tail -1 > "$OUT/bench_fp32.json"
 grep -v '^{' "$OUT/bench_fp32.log" | tail -8
+step "5. vLLM serves the exports"
+timeout 150 $PY scripts/check_vllm.py 2>&1 | grep '^vllm' | tee -a "$OUT/summary.txt"
 step done
 cat "$OUT/summary.txt"

@@ -339,7 +339,9 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     logger = Logger(run, vars(args), resume_step=pos.step if resuming else None)
-    run.print(f"{run.stage}: {count_params(raw_model) / 1e6:.2f}M params, {len(dataset)} samples, "
+    active = (f" ({count_params(raw_model, active_only=True) / 1e6:.2f}M active per token)"
+              if getattr(raw_model.config, "use_moe", False) else "")
+    run.print(f"{run.stage}: {count_params(raw_model) / 1e6:.2f}M params{active}, {len(dataset)} samples, "
               f"{total_steps} steps × {args.batch_size}×{accum}×{run.world_size} on {device} ({run.dtype})")
 
     def stop_message(what: str, step: int) -> str:
