@@ -176,9 +176,13 @@ def main():
     for s in report["samples"]:
         print(f"  👤 {s['user']}\n  🤖 {s['assistant']}")
 
-    # 7. export as a Hugging Face folder (a plain Llama: loads without trust_remote_code)
+    # 7. export as a Hugging Face folder (a plain Llama: loads without trust_remote_code), and as one GGUF file
+    # for llama.cpp / Ollama (float32: the file is small, and llama.cpp then reproduces our greedy tokens)
     sh("export_model.py", "--weight", os.path.join(out, f"full_sft_{hidden}.pth"), "--save_dir",
        os.path.join(out, "hf"), "--tokenizer_dir", tok_dir, "--preset", args.preset)
+    sh("export_model.py", "--weight", os.path.join(out, f"full_sft_{hidden}.pth"), "--gguf",
+       os.path.join(out, "gguf", "minimind.gguf"), "--dtype", "float32", "--tokenizer_dir", tok_dir,
+       "--preset", args.preset)
 
     # 8. (--all) post-training stages, each with its own measured effect
     if args.all:
