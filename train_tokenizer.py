@@ -17,7 +17,8 @@ def main():
     p.add_argument("--vocab_size", type=int, default=6400)
     p.add_argument("--save_dir", default="model/", help="where tokenizer.json / tokenizer_config.json go")
     p.add_argument("--split_cjk", type=int, choices=[0, 1], default=1,
-                   help="1: every CJK character is its own pre-token (no merges across characters)")
+                   help="1: every CJK character is its own pre-token while merges are learned (no token spans "
+                        "two characters); the saved tokenizer pre-tokenizes as llama.cpp's 'refact' either way")
     p.add_argument("--min_frequency", type=int, default=2, help="minimum pair count for a merge")
     args = p.parse_args()
     try:

@@ -114,12 +114,11 @@ class MiniMindConfig(PretrainedConfig):
                          tie_word_embeddings=tie_word_embeddings, **kwargs)
 
 
-# Named sizes. The three MiniMind2 ones are upstream's; "tiny" is sized for the CPU quickstart and tests.
+# Named sizes. The MiniMind2 and minimind-3 ones are upstream's; "tiny" is sized for the CPU quickstart and tests.
 PRESETS = {
     "minimind2-small": dict(hidden_size=512, num_hidden_layers=8),                    # ≈25.8M
     "minimind2": dict(hidden_size=768, num_hidden_layers=16),                         # ≈104M
     "minimind2-moe": dict(hidden_size=640, num_hidden_layers=8, use_moe=True),        # 4 routed (top-2) + 1 shared
-    # ~1M: on a 2-core CPU's budget of minutes, more optimizer steps beat more width.
     # Upstream's current generation (Qwen3-shaped). Its YaRN: ×16 over 2,048 positions, cos/sin unscaled.
     "minimind-3": dict(hidden_size=768, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
                        ffn_multiplier=math.pi, qk_norm=True, rms_norm_eps=1e-6,
@@ -129,6 +128,7 @@ PRESETS = {
                            yarn={"factor": 16.0, "attention_factor": 1.0}, use_moe=True, n_routed_experts=4,
                            num_experts_per_tok=1, n_shared_experts=0, aux_loss_alpha=5e-4,
                            seq_aux=False),                                                # ≈198M, ≈64M active
+    # ~1M: on a 2-core CPU's budget of minutes, more optimizer steps beat more width.
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                  intermediate_size=384, max_position_embeddings=2048),
 }
@@ -194,7 +194,8 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
         self.v_proj = nn.Linear(d, self.n_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, d, bias=False)
-        if config.qk_norm:  # minimind-3/Qwen3: bounds the attention logits' scale, so training tolerates larger lr
+        self.qk_norm = config.qk_norm
+        if self.qk_norm:  # minimind-3/Qwen3: bounds the attention logits' scale, so training tolerates larger lr
             self.q_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
             self.k_norm = RMSNorm(self.head_dim, config.rms_norm_eps)
         self.dropout = config.dropout
@@ -205,7 +206,7 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        if hasattr(self, "q_norm"):  # per head, before the rotation
+        if self.qk_norm:  # per head, before the rotation
             q, k = self.q_norm(q), self.k_norm(k)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
