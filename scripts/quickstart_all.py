@@ -209,7 +209,7 @@ class Stages:
         return self.tool_eval("tool_sft")
 
     def agent(self):
-        """Agentic RL (train_agent.py) from the tool-SFT model on agent_rl.jsonl (directory-only people),
+        """Agentic RL (train_agent.py) from the tool-SFT model on agent_rl.jsonl (directory people no tool-SFT row names),
         judged on the held-out people's two-step tasks against the model it starts from."""
         a = self.args
         self.sh("train_agent.py", *self.common, "--data_path", os.path.join(self.world, "agent_rl.jsonl"),

@@ -101,6 +101,7 @@ def make_world(
     n_tool_heldout: int = 240,
     n_agent_rl: int = 1000,
     n_directory: int = 1000,
+    n_agent_directory: int = 300,
     n_exam_val: int = 200,
     n_exam_test: int = 200,
     train_fraction: float = 0.5,
@@ -155,11 +156,13 @@ def make_world(
     files["rlaif_choice.jsonl"] = write_jsonl(out / "rlaif_choice.jsonl", choice_rl)  # judged on exam/val
 
     directory = build_directory(people, seed, n_directory)  # people only lookup_person knows
+    # more of them, named by agent_rl.jsonl only: RL copies names that no tool_sft call has shown
+    agent_directory = build_directory(people, seed, n_agent_directory, exclude=directory, label="agent_directory")
     tool_sft, tool_heldout, agent_rl = build_tool_data(people, seed, n_tool_sft, n_tool_heldout, n_agent_rl,
-                                                       directory)
+                                                       directory, agent_directory)
     files["tool_sft.jsonl"] = write_jsonl(out / "tool_sft.jsonl", tool_sft)  # questions answered through tools
     files["tool_heldout.jsonl"] = write_jsonl(out / "tool_heldout.jsonl", tool_heldout)  # chains on held-out people
-    files["agent_rl.jsonl"] = write_jsonl(out / "agent_rl.jsonl", agent_rl)  # chains on train-half people, with gt
+    files["agent_rl.jsonl"] = write_jsonl(out / "agent_rl.jsonl", agent_rl)  # chains on RL-only people, with gt
 
     for subject, splits in build_exam(people, seed, n_exam_val, n_exam_test).items():
         for split, rows in splits.items():
@@ -168,7 +171,7 @@ def make_world(
             files[rel] = write_csv(out / rel, rows, header)
 
     with open(out / "world.json", "w", encoding="utf-8", newline="\n") as f:
-        json.dump(world_summary(people, seed, directory), f, ensure_ascii=False, indent=1)
+        json.dump(world_summary(people, seed, directory + agent_directory), f, ensure_ascii=False, indent=1)
         f.write("\n")
     files["world.json"] = {"lines": 1, "approx_tokens": 0}
 

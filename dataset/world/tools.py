@@ -15,8 +15,9 @@ switch thinking off (an empty think block) so both template modes are trained.
 
 tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts; the evaluation takes its
 arithmetic and single facts from reason_heldout.jsonl and qa_heldout.jsonl, so answers with and without tools are
-compared on the same questions. agent_rl.jsonl holds chains about directory-only people with the ground
-truth as upstream's `gt` list.
+compared on the same questions. agent_rl.jsonl holds chains about a second set of directory-only people that no
+tool_sft row names (so RL practises copying names no call has shown, the skill the held-out questions test), with
+the ground truth as upstream's `gt` list.
 """
 from dataset.tool_messages import tools_block
 from dataset.world.common import msg, seeded_rng
@@ -83,29 +84,34 @@ def tool_boilerplate() -> list[str]:
     return texts
 
 
-def build_directory(people: list[dict], seed, n: int) -> list[dict]:
+def build_directory(people: list[dict], seed, n: int, exclude=(), label: str = "directory") -> list[dict]:
     """n people who exist only in lookup_person's directory (no bio, no question anywhere else). Tool rows about
     them teach COPYING a name into a call: with the world's few train-half people alone, a small model learns to
     write the names it has seen rather than the one it was asked about. Their names recombine the world's own
     surnames and given names (never a world person's full name): the tokenizer has whole-word pieces for the world's
     given names ("ĠYuexia"), and a held-out name is copied only if calls have copied those pieces — directory names
     spelled from other syllables teach copying of other pieces (measured in docs/results.md, "Which pieces get
-    copied"). Attributes are drawn at random; no fact of a world person is involved."""
-    rng = seeded_rng(seed, "directory")
+    copied"). Attributes are drawn at random; no fact of a world person is involved. `exclude`: earlier directory
+    people whose names stay unused; `label` names the draw and becomes the people's split."""
+    rng = seeded_rng(seed, label)
     surnames = [(p["name_zh"][0], p["name_en"].split()[0]) for p in people]
     given = [(p["name_zh"][1:], p["name_en"].split()[1]) for p in people]
-    taken = {p["name_zh"] for p in people} | {p["name_en"] for p in people}
+    taken = {p[key] for p in (*people, *exclude) for key in ("name_zh", "name_en")}
+    world_en = [p["name_en"] for p in people]
     out = []
-    for p in make_people(f"{seed}:directory", n):
+    for p in make_people(f"{seed}:{label}", n):
         for _attempt in range(1000):
             (s_zh, s_en), (g_zh, g_en) = rng.choice(surnames), rng.choice(given)
             name_zh, name_en = s_zh + g_zh, f"{s_en} {g_en}"
-            if name_zh not in taken and name_en not in taken:
+            # not a world person's name, nor the start of one ("Yuan Wenmin" / "Yuan Wenming"): no other file may
+            # mention a directory-only person, and a lookup must not be one letter from another person
+            if name_zh not in taken and name_en not in taken and not any(
+                    w.startswith(name_en) or name_en.startswith(w) for w in world_en):
                 break
         else:
             break  # the world's name pieces are used up
         taken |= {name_zh, name_en}
-        out.append({**p, "id": len(out), "name_zh": name_zh, "name_en": name_en, "split": "directory"})
+        out.append({**p, "id": len(exclude) + len(out), "name_zh": name_zh, "name_en": name_en, "split": label})
     return out
 
 
@@ -196,10 +202,12 @@ def plain_chat(person, kind, key, lang, rng):
     return [msg("user", question), msg("assistant", direct_reply(final))]
 
 
-def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=()) -> tuple[list, list, list]:
+def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent_directory=()) -> tuple[list, list,
+                                                                                                    list]:
     """(tool_sft, tool_heldout, agent_rl). tool_sft mixes the kinds 3 : 3 : 2 : 1 : 1 (arithmetic : fact : chain :
-    no tool needed : no tool offered); facts and chains ask about directory-only people (DIRECTORY_SHARE)."""
-    box = world_toolbox(list(people) + list(directory))
+    no tool needed : no tool offered); facts and chains ask about directory-only people (DIRECTORY_SHARE).
+    agent_rl asks about agent_directory's people (else like tool_sft's facts and chains)."""
+    box = world_toolbox(list(people) + list(directory) + list(agent_directory))
     train = [p for p in people if p["split"] == "train"]
 
     def askable(r):  # whom a fact or chain row asks about (see DIRECTORY_SHARE)
@@ -245,6 +253,7 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=()) -> tu
     agent_rng, agent = seeded_rng(seed, "agent_rl"), []
     for i in range(n_agent):
         lang, kind = LANGS[i % 2], ("age", "weekday")[(i // 2) % 2]
-        chat, truth = chain_chat(box, askable(agent_rng), kind, lang, agent_rng)
+        person = agent_rng.choice(agent_directory) if agent_directory else askable(agent_rng)
+        chat, truth = chain_chat(box, person, kind, lang, agent_rng)
         agent.append({"conversations": chat[:2] + chat[-1:], "gt": [truth]})
     return rows, heldout, agent

@@ -27,7 +27,8 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     _, _, reason_heldout, _ = build_reason(0, 2000, 200)
     held_questions = {r["conversations"][0]["content"] for r in reason_heldout}
     kinds = {"calculator": 0, "lookup_person": 0, "chain": 0, "none": 0, "no_tools_offered": 0}
-    directory_names = names(world["directory"])
+    directory_names = names([p for p in world["directory"] if p["split"] == "directory"])
+    agent_only = names([p for p in world["directory"] if p["split"] == "agent_directory"])
     asked_directory = 0
     for r in rows:
         conv = r["conversations"]
@@ -40,7 +41,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
         assert conv[0]["role"] == "system" and [t["function"]["name"] for t in conv[0]["tools"]] == \
             ["calculator", "weekday", "lookup_person"]
         question = conv[1]["content"]
-        assert question not in held_questions and not any(n in question for n in held_out_names)
+        assert question not in held_questions and not any(n in question for n in held_out_names | agent_only)
         pairs = calls_and_results(conv)
         for name, args, result in pairs:
             assert box.run(name, args) == result  # the row shows what the tool really returns
@@ -60,14 +61,15 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
     # directory-only people appear in no other world file
     other = (out / "pretrain.jsonl").read_text(encoding="utf-8") + (out / "sft.jsonl").read_text(encoding="utf-8")
-    assert len(world["directory"]) == 1000 and not any(n in other for n in directory_names)
-    assert not directory_names & names(world["people"])
+    assert len(directory_names) == 2000 and len(agent_only) == 600  # 1,000 and 300 people, zh and en names
+    assert not any(n in other for n in directory_names | agent_only)
+    assert not (directory_names | agent_only) & names(world["people"]) and not directory_names & agent_only
     # a third of the rows switch thinking off (an empty think block on each assistant turn), the rest leave it out
     off = sum(conv[-1].get("reasoning_content") == "" for conv in (r["conversations"] for r in rows))
     assert 0.22 < off / len(rows) < 0.38
 
 
-def test_heldout_chains_are_about_held_out_people_and_agent_rows_never_are(out, world):
+def test_heldout_chains_are_about_held_out_people_and_agent_rows_about_rl_only_people(out, world):
     box = world_toolbox(directory_of(world))
     held = read_jsonl(out / "tool_heldout.jsonl")
     test_names, train_names = names(people_of(world, "test")), names(people_of(world, "train"))
@@ -87,8 +89,10 @@ def test_heldout_chains_are_about_held_out_people_and_agent_rows_never_are(out, 
         conv = r["conversations"]
         assert [m["role"] for m in conv] == ["system", "user", "assistant"] and conv[0]["tools"]
         assert isinstance(r["gt"], list) and conv[-1]["content"] == f"<answer>\n{r['gt'][0]}\n</answer>"
-        assert any(n in conv[1]["content"] for n in train_names | names(world["directory"]))
-        assert not any(n in conv[1]["content"] for n in test_names)
+        # people only the RL prompts name (tool_sft never calls them; the test above checks that side)
+        assert any(n in conv[1]["content"] for n in names([p for p in world["directory"]
+                                                           if p["split"] == "agent_directory"]))
+        assert not any(n in conv[1]["content"] for n in test_names | train_names)
 
 
 def test_tokenizer_boilerplate_is_what_the_template_writes(tiny_tokenizer_dir):
