@@ -16,6 +16,7 @@ import os
 import torch
 
 from .model_minimind import MiniMindForCausalLM
+from .weights import nonfinite_tensors
 
 GGUF_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 
@@ -104,9 +105,24 @@ def export_gguf(model: MiniMindForCausalLM, path: str, tokenizer_dir: str, dtype
     if dtype not in GGUF_DTYPES:
         raise ValueError(f"GGUF weights are float32, float16 or bfloat16, not {dtype}")
     tok = _tokenizer_fields(tokenizer_dir, c.vocab_size)
+    sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    bad = nonfinite_tensors(sd)
+    if bad:
+        raise ValueError(f"non-finite values in {', '.join(bad[:5])}: nothing written")
     tmp = path + ".tmp"
+    try:
+        _write(gguf, tmp, arch, c, tok, sd, dtype)
+        os.replace(tmp, path)  # atomic: a crash never leaves a half-written model under the final name
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    write_modelfile(path)
+    return arch
+
+
+def _write(gguf, tmp, arch, c, tok, sd, dtype):
     w = gguf.GGUFWriter(tmp, arch)
-    w.add_name(os.path.splitext(os.path.basename(path))[0])
+    w.add_name("MiniMind")
     w.add_context_length(c.max_position_embeddings)
     w.add_embedding_length(c.hidden_size)
     w.add_block_count(c.num_hidden_layers)
@@ -139,7 +155,6 @@ def export_gguf(model: MiniMindForCausalLM, path: str, tokenizer_dir: str, dtype
         w.add_chat_template(tok["chat_template"])
 
     T, N = gguf.MODEL_TENSOR, gguf.TENSOR_NAMES
-    sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
 
     def put(kind, tensor, bid=None):
         name = N[kind].format(bid=bid) + ".weight"
@@ -182,9 +197,6 @@ def export_gguf(model: MiniMindForCausalLM, path: str, tokenizer_dir: str, dtype
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written model under the final name
-    write_modelfile(path)
-    return arch
 
 
 # Ollama's Go template for our ChatML (model/tokenizer_train.py's CHAT_TEMPLATE without tools).

@@ -119,6 +119,11 @@ def test_refusals(tmp_path):
         export_gguf(tiny(vocab=100), path, DEFAULT_TOKENIZER_DIR)
     with pytest.raises(FileNotFoundError, match="no tokenizer.json"):
         export_gguf(tiny(), path, str(tmp_path))
+    broken = tiny()
+    with torch.no_grad():
+        broken.model.layers[1].mlp.up_proj.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite values in model.layers.1.mlp.up_proj.weight"):
+        export_gguf(broken, path, DEFAULT_TOKENIZER_DIR)
     assert not os.path.exists(path) and not os.path.exists(path + ".tmp")
 
 
@@ -134,3 +139,17 @@ def test_cli_writes_gguf_and_reports_bad_input(tmp_path):
     assert gguf.GGUFReader(str(tmp_path / "g" / "mini.gguf")).tensors[0].tensor_type == gguf.GGMLQuantizationType.F16
     bad = run("--gguf", str(tmp_path / "x.gguf"), "--tokenizer_dir", str(tmp_path))
     assert bad.returncode != 0 and "no tokenizer.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    import model.gguf_export as ge
+    path = tmp_path / "m.gguf"
+
+    def half_then_fail(gguf_module, tmp, *args):
+        with open(tmp, "wb") as f:
+            f.write(b"GGUF partial")
+        raise OSError("disk full")
+    monkeypatch.setattr(ge, "_write", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        export_gguf(tiny(), str(path), DEFAULT_TOKENIZER_DIR)
+    assert os.listdir(tmp_path) == []
