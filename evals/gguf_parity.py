@@ -1,17 +1,31 @@
 """Does llama.cpp run our GGUF export as we run the model? Tokenization of a mixed text and greedy tokens on chat
 prompts, compared id for id (llama.cpp through `llama-cpp-python`, which builds it from source).
 
-Used by scripts/check_gguf.py and the llama.cpp test (scripts/test.sh --llama-cpp).
+Used by scripts/check_gguf.py, scripts/check_vllm.py and the llama.cpp test (scripts/test.sh --llama-cpp).
 """
 import torch
 
 from model.generate import generate
+from model.model_minimind import MiniMindForCausalLM, config_from_preset
 
 # Chinese, English, digits, emoji, accents, typographic quotes, double spaces, blank lines and tabs.
 MIXED_TEXT = ("MiniMind 是一个从零训练的小模型，生于2024年3月5日。Hello, world! 1234567890 + 3.14 = ? "
               "😀🎉👍 naïve café — “引号”「括号」。\n\n  两个空格\t制表符\nend  ")
 PROMPTS = ["张伟的生日是哪天？", "What is 3+5?", "你好，请介绍一下你自己。", "Who is Li Na?",
            "计算 12×7 等于多少？"]
+
+
+def decisive_model(preset: str, vocab: int, **size) -> MiniMindForCausalLM:
+    """Random weights five times the usual scale (std 0.1 for every matrix): varied greedy continuations with clear
+    winners, not the near-ties of a fresh model that float rounding could flip — for checking another runtime's
+    greedy tokens against ours without training a model first."""
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(config_from_preset(preset, vocab_size=vocab, **size)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.1)
+    return model
 
 
 def compare_with_llama_cpp(model, tokenizer, gguf_path: str, prompts=PROMPTS, max_new_tokens: int = 16,

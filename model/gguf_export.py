@@ -15,6 +15,7 @@ import os
 
 import torch
 
+from .hf_convert import hf_architecture
 from .model_minimind import MiniMindForCausalLM
 from .weights import nonfinite_tensors
 
@@ -84,13 +85,18 @@ def _permute_for_llama(w: torch.Tensor, n_heads: int) -> torch.Tensor:
     return w.reshape(n_heads, 2, w.shape[0] // n_heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+# llama.cpp's name for each transformers architecture we export as (model/hf_convert.py decides which).
+LLAMA_CPP_ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen3ForCausalLM": "qwen3",
+                           "Qwen3MoeForCausalLM": "qwen3moe"}
+
+
 def gguf_architecture(config) -> str:
-    if config.use_moe:
-        if config.qk_norm and config.n_shared_experts == 0 and config.norm_topk_prob:
-            return "qwen3moe"
+    arch = LLAMA_CPP_ARCHITECTURES.get(hf_architecture(config))
+    # llama.cpp's qwen3moe always rescales the chosen experts' weights to sum to 1
+    if arch is None or (config.use_moe and not config.norm_topk_prob):
         raise ValueError("a MiniMind2 MoE (shared experts, top-k weights normalised only for k > 1) has no llama.cpp "
                          "architecture that computes it; export it with --save_dir instead")
-    return "qwen3" if config.qk_norm else "llama"
+    return arch
 
 
 def export_gguf(model: MiniMindForCausalLM, path: str, tokenizer_dir: str, dtype=torch.float32) -> str:

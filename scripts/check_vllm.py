@@ -15,22 +15,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
-from evals.gguf_parity import PROMPTS  # noqa: E402
+from evals.gguf_parity import PROMPTS, decisive_model  # noqa: E402
 from model.generate import generate  # noqa: E402
 from model.hf_convert import export_hf  # noqa: E402
-from model.model_minimind import MiniMindForCausalLM, config_from_preset  # noqa: E402
 from model.tokenizer import DEFAULT_TOKENIZER_DIR  # noqa: E402
-
-
-def decisive(preset, vocab):
-    torch.manual_seed(0)
-    model = MiniMindForCausalLM(config_from_preset(preset, vocab_size=vocab, hidden_size=128, num_hidden_layers=2,
-                                                   num_attention_heads=4, num_key_value_heads=2)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0, 0.1)
-    return model
 
 
 def main():
@@ -47,7 +35,8 @@ def main():
                                        return_dict=False) for q in PROMPTS]
     failed = False
     for preset in ("minimind2-small", "minimind-3"):
-        model = decisive(preset, len(tok))
+        model = decisive_model(preset, len(tok), hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                               num_key_value_heads=2)
         with tempfile.TemporaryDirectory() as d:
             export_hf(model, d, DEFAULT_TOKENIZER_DIR, dtype=torch.float32)
             llm = LLM(model=d, dtype="float32", enforce_eager=True, gpu_memory_utilization=0.3, max_model_len=512)

@@ -5,9 +5,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from evals.gguf_parity import compare_with_llama_cpp, format_report
+from evals.gguf_parity import compare_with_llama_cpp, decisive_model, format_report
 from model.gguf_export import export_gguf
-from model.model_minimind import MiniMindForCausalLM, config_from_preset
 from model.tokenizer import DEFAULT_TOKENIZER_DIR
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (bash scripts/test.sh --llama-cpp)")
@@ -15,24 +14,12 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (bash
 SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
 
 
-def decisive(preset, vocab, **size):
-    """Random weights five times the usual scale: varied greedy continuations with clear winners, not the near-ties
-    of a fresh model that float rounding could flip (our top-2 margins are checked below)."""
-    torch.manual_seed(0)
-    model = MiniMindForCausalLM(config_from_preset(preset, vocab_size=vocab, **size)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0, 0.1)
-    return model
-
-
 # the quickstart's shape (tiny), MiniMind2-small's shape, minimind-3's shape (qwen3) and its MoE (qwen3moe)
 @pytest.mark.parametrize("preset,size", [("tiny", {}), ("minimind2-small", {}), ("minimind-3", SMALL),
                                          ("minimind-3-moe", SMALL)])
 def test_llama_cpp_matches_our_tokenizer_and_greedy_tokens(tmp_path, preset, size):
     tok = AutoTokenizer.from_pretrained(DEFAULT_TOKENIZER_DIR)  # the quickstart's tokenizer
-    model = decisive(preset, len(tok), **size)
+    model = decisive_model(preset, len(tok), **size)  # our top-2 margins are checked below
     path = str(tmp_path / "m.gguf")
     export_gguf(model, path, DEFAULT_TOKENIZER_DIR)
     report = compare_with_llama_cpp(model, tok, path, max_new_tokens=12, threads=1)
