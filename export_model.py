@@ -10,7 +10,6 @@ weights (transformers needs trust_remote_code=True for it; this project reads it
     python export_model.py --weight out/full_sft_512.pth --gguf out/gguf/minimind.gguf   # llama.cpp / Ollama
 """
 import argparse
-import os
 
 import torch
 
@@ -49,7 +48,6 @@ def main():
     dtype = DTYPES[args.dtype] if args.dtype != "auto" else sd["model.embed_tokens.weight"].dtype
     if args.gguf:
         from model.gguf_export import export_gguf
-        os.makedirs(os.path.dirname(os.path.abspath(args.gguf)), exist_ok=True)
         arch = export_gguf(model, args.gguf, args.tokenizer_dir, dtype)
         print(f"wrote {args.gguf} (llama.cpp arch {arch}, {dtype}) and an Ollama Modelfile beside it")
         return

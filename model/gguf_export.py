@@ -100,8 +100,8 @@ def gguf_architecture(config) -> str:
 
 
 def export_gguf(model: MiniMindForCausalLM, path: str, tokenizer_dir: str, dtype=torch.float32) -> str:
-    """Write `path` (GGUF, weights in `dtype`; norms stay F32 as llama.cpp requires) and an Ollama Modelfile beside
-    it. Returns the architecture name."""
+    """Write `path` (GGUF, weights in `dtype`; norms stay F32 as llama.cpp requires; its folder made if missing) and an
+    Ollama Modelfile beside it. Returns the architecture name."""
     import gguf
     c = model.config
     arch = gguf_architecture(c)
@@ -115,6 +115,7 @@ def export_gguf(model: MiniMindForCausalLM, path: str, tokenizer_dir: str, dtype
     bad = nonfinite_tensors(sd)
     if bad:
         raise ValueError(f"non-finite values in {', '.join(bad[:5])}: nothing written")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     try:
         _write(gguf, tmp, arch, c, tok, sd, dtype)

@@ -33,7 +33,6 @@ def main():
         if args.load_from or args.quantize != "none":
             raise ValueError("check_gguf.py exports native float weights: use --weight, not --load_from/--quantize")
         model, tokenizer, _ = load_model(ModelSource.from_args(args), "cpu")
-        os.makedirs(os.path.dirname(os.path.abspath(args.gguf)), exist_ok=True)
         arch = export_gguf(model, args.gguf, args.tokenizer_dir)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
