@@ -129,6 +129,7 @@ def post_training_lines(r: dict) -> list[str]:
                           pct(x[kind]["correct_without_tools"])),
                          ("tools", f"{what}: right tool / valid arguments",
                           f"{pct(x[kind]['right_tool'])} / {pct(x[kind]['args_valid'])}", "")]
+                rows += [("tools", f"… {sub}", pct(v), "") for sub, v in x[kind].get("correct_by", {}).items()]
         if "none" in x:
             rows += [("tools", "false tool calls on prompts that need none", pct(x["none"]["false_call"]), "")]
     if "agent" in r and "tools" in r:

@@ -9,6 +9,7 @@ tool_heldout.jsonl.
 import json
 import os
 
+from dataset.world.reasoning import REASON_TOOL
 from evals.answers import check_fact_answer, check_reasoning_answer
 from evals.qa import chat_replies
 from toolcall.loop import run_tool_loop
@@ -29,7 +30,7 @@ def load_items(world_dir: str, n_per_kind: int | None = None) -> list[dict]:
     items = {k: [] for k in KINDS}
     for r in rows("reason_heldout.jsonl"):
         items["arithmetic"].append({"kind": "arithmetic", "lang": r["lang"], "question": user(r),
-                                    "answer": r["answer"], "expected": ["calculator"]})
+                                    "answer": r["answer"], "expected": [REASON_TOOL[r["kind"]]], "sub": r["kind"]})
     for r in rows("qa_heldout.jsonl"):
         items["fact"].append({"kind": "fact", "lang": r["lang"], "question": user(r), "answer": r["answer"],
                               "expected": ["lookup_person"], "wording": r["kind"]})
@@ -84,6 +85,12 @@ def evaluate_tool_use(model, tokenizer, items: list[dict], people: list[dict], m
                 sub = [i for i in idx if items[i]["lang"] == lang]
                 if sub:
                     row[f"correct_{lang}"] = sum(_correct(items[i], traces[i].final) for i in sub) / len(sub)
+            by = {}  # arithmetic by problem kind, facts by question wording (echo / paraphrase)
+            for i in idx:
+                if key := items[i].get("sub") or items[i].get("wording"):
+                    by.setdefault(key, []).append(_correct(items[i], traces[i].final))
+            if by:
+                row["correct_by"] = {k: sum(v) / len(v) for k, v in sorted(by.items())}
         report[kind] = row
         for i in idx[:2]:
             samples.append({"kind": kind, "question": items[i]["question"], "answer": items[i]["answer"],
@@ -103,6 +110,10 @@ def format_report(report: dict) -> str:
         pct = lambda k: f"{100 * r[k]:.1f}%" if k in r else "—"  # noqa: E731
         lines.append(f"{kind:<11} {r['n']:>4} {pct('right_tool'):>10} {pct('args_valid'):>10} {pct('correct'):>8} "
                      f"{pct('correct_without_tools'):>8} {pct('called'):>7}")
+    for kind in ("arithmetic", "fact"):
+        if by := report.get(kind, {}).get("correct_by"):
+            lines.append(f"{kind} correct by {'problem' if kind == 'arithmetic' else 'wording'}: "
+                         + ", ".join(f"{k} {100 * v:.1f}%" for k, v in by.items()))
     if "none" in report:
         lines.append(f"false tool calls on prompts that need none: {100 * report['none']['false_call']:.1f}%")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ It uses the official `openai` SDK, so it doubles as a check that the server spea
     printf '你好\\nWho are you?\\n' | python scripts/chat_openai_api.py --history_cnt 2    # one turn per stdin line
     python scripts/chat_openai_api.py --tools 1 --world_dir out/world     # the client runs the world's tools
 
-With --tools 1 the request offers the embedded world's tools (calculator, weekday, and lookup_person over
+With --tools 1 the request offers the embedded world's tools (calculator, weekday, days_after, and lookup_person over
 --world_dir's people); when the reply asks for tool calls, this client runs them (toolcall/, the same executor the
 training data and evaluation use), sends the results back as role "tool" messages and asks again, up to
 --max_tool_rounds times — the whole tool loop over the OpenAI protocol.

@@ -9,7 +9,7 @@ Hugging Face folder (one with a config.json) in out_dir, plus --load_from.
 
 The sidebar's thinking switch (auto / on / off) is the chat template's enable_thinking (unset / True / False); a
 reply's think block is shown folded above its answer. The tools switch (off at first) hands the model the world's
-tools — calculator, weekday, and lookup_person when a world.json is found (--world_dir, else {out_dir}/world as
+tools — calculator, weekday, days_after, and lookup_person when a world.json is found (--world_dir, else {out_dir}/world as
 quickstart writes it) — and runs the calls it writes: each call and its result are shown in the conversation and go
 back to the model, for up to --max_turns replies per question. A tokenizer without the tool tokens (a MiniMind2
 folder) or a pretrained model leaves the switch off, with a note saying why.

@@ -1,4 +1,4 @@
-"""The embedded world's tools: a calculator, a people directory and a weekday tool, in both languages.
+"""The embedded world's tools: a calculator, a people directory and two calendar tools, in both languages.
 
 The directory covers every person of the world, held-out half included: a fact the model never memorised is
 retrievable through a tool call, which is the point of tools for a small model.
@@ -23,8 +23,8 @@ CALCULATOR = Tool(
     lambda expression: calculate(expression))
 
 
-def parse_date(text: str) -> tuple[datetime.date, str]:
-    """(date, language) from "1977-07-12", "July 12, 1977" or "1977年7月12日"."""
+def parse_date(text: str, tool: str = "weekday") -> tuple[datetime.date, str]:
+    """(date, language) from "1977-07-12", "July 12, 1977" or "1977年7月12日"; errors name `tool`."""
     text = text.strip()
     try:
         if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text):
@@ -34,8 +34,8 @@ def parse_date(text: str) -> tuple[datetime.date, str]:
         if (m := re.fullmatch(r"([A-Za-z]+) (\d{1,2}), (\d{4})", text)) and m[1].lower() in _MONTHS:
             return datetime.date(int(m[3]), _MONTHS.index(m[1].lower()) + 1, int(m[2])), "en"
     except ValueError:
-        raise ToolError(f"weekday: {text!r} is not a real date") from None
-    raise ToolError(f"weekday: cannot read the date {text!r} (write 1977-07-12, July 12, 1977 or 1977年7月12日)")
+        raise ToolError(f"{tool}: {text!r} is not a real date") from None
+    raise ToolError(f"{tool}: cannot read the date {text!r} (write 1977-07-12, July 12, 1977 or 1977年7月12日)")
 
 
 def weekday(date: str) -> str:
@@ -47,6 +47,55 @@ WEEKDAY = Tool(
     "weekday", "Day of the week of a date.",
     {"type": "object", "properties": {"date": {"type": "string"}}, "required": ["date"]},
     weekday)
+
+
+# A year that is not a leap year, for dates written without one ("May 20"): February 29 is then refused.
+_YEARLESS = 2001
+_MAX_DAYS = 36500
+
+
+def _shift(start: str, days: int) -> str:
+    for names in WEEKDAY_NAMES.values():
+        folded = [n.casefold() for n in names]
+        if start.casefold() in folded:
+            return names[(folded.index(start.casefold()) + days) % 7]
+    try:
+        if m := re.fullmatch(r"(\d{1,2})月(\d{1,2})日", start):
+            day = datetime.date(_YEARLESS, int(m[1]), int(m[2])) + datetime.timedelta(days)
+            return f"{day.month}月{day.day}日"
+        if (m := re.fullmatch(r"([A-Za-z]+) (\d{1,2})", start)) and m[1].lower() in _MONTHS:
+            day = datetime.date(_YEARLESS, _MONTHS.index(m[1].lower()) + 1, int(m[2])) + datetime.timedelta(days)
+            return f"{_MONTHS[day.month - 1].capitalize()} {day.day}"
+    except ValueError:
+        raise ToolError(f"days_after: {start!r} is not a real date") from None
+    if re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{4})年(\d{1,2})月(\d{1,2})日|[A-Za-z]+ \d{1,2}, \d{4}", start):
+        day, lang = parse_date(start, "days_after")
+        try:
+            day += datetime.timedelta(days)
+        except OverflowError:
+            raise ToolError(f"days_after: {start!r} plus {days} days is out of the calendar") from None
+        if "-" in start:
+            return day.isoformat()
+        return f"{day.year}年{day.month}月{day.day}日" if lang == "zh" else \
+            f"{_MONTHS[day.month - 1].capitalize()} {day.day}, {day.year}"
+    raise ToolError(f"days_after: cannot read the start {start!r} (a weekday such as Thursday or 星期四, or a date "
+                    "such as May 20, 5月20日 or 1977-07-12)")
+
+
+def days_after(start: str, weeks: int, days: int) -> str:
+    """The weekday or date `weeks` weeks and `days` days after `start`, written as start is."""
+    total = 7 * weeks + days
+    if abs(total) > _MAX_DAYS:
+        raise ToolError(f"days_after: at most {_MAX_DAYS} days either way, got {total}")
+    return _shift(start.strip(), total)
+
+
+DAYS_AFTER = Tool(
+    "days_after", "The weekday or date that many weeks and days after start.",
+    {"type": "object", "properties": {"start": {"type": "string"}, "weeks": {"type": "integer"},
+                                      "days": {"type": "integer"}},
+     "required": ["start", "weeks", "days"]},
+    days_after)
 
 
 def lookup_tool(people: list[dict]) -> Tool:
@@ -88,6 +137,6 @@ def read_world_people(world_dir: str) -> list[dict]:
 
 
 def world_toolbox(people: list[dict] | None = None, timeout_s: float = 2.0) -> ToolBox:
-    """calculator and weekday, plus lookup_person when the world's people are given."""
-    tools = [CALCULATOR, WEEKDAY] + ([lookup_tool(people)] if people else [])
+    """calculator, weekday and days_after, plus lookup_person when the world's people are given."""
+    tools = [CALCULATOR, WEEKDAY, DAYS_AFTER] + ([lookup_tool(people)] if people else [])
     return ToolBox(tools, timeout_s=timeout_s)

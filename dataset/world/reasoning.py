@@ -197,6 +197,21 @@ def calculator_expression(kind: str, key: tuple) -> str:
     raise ValueError(kind)
 
 
+def reasoning_tool_call(kind: str, key: tuple, lang: str) -> tuple[str, dict]:
+    """(tool, arguments) of the one call that answers a problem: the calculator for counts, years and money,
+    days_after for weekdays and dates, whose answer is a name the calculator cannot write."""
+    if kind == "weekday":
+        return "days_after", {"start": WEEKDAYS[lang][key[0] - 1], "weeks": 0, "days": key[1]}
+    if kind == "date":
+        m, d, w, r = key
+        return "days_after", {"start": f"{m}月{d}日" if lang == "zh" else f"{MONTHS_EN[m - 1]} {d}", "weeks": w,
+                              "days": r}
+    return "calculator", {"expression": calculator_expression(kind, key)}
+
+
+REASON_TOOL = {kind: ("days_after" if kind in ("weekday", "date") else "calculator") for kind in REASON_KINDS}
+
+
 def build_reason(seed, n_train, n_heldout, n_rl=0) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
     """(reason, reason_direct, reason_heldout, rlaif): rlaif holds n_rl RL prompts drawn from the TRAIN number
     combinations (upstream's rlaif layout plus the reference answer), so reason_heldout stays unseen by RL too."""

@@ -77,6 +77,41 @@ PARAPHRASE_QUESTIONS = {
     },
 }
 
+# Further wordings for the tool-use rows only (tool_sft.jsonl), so that a question is mapped onto lookup_person's
+# attribute by its meaning rather than by two fixed phrasings. They are neither echo nor paraphrase wordings: the
+# paraphrase wordings stay unseen by every training file, tool rows included (tests enforce this).
+TOOL_QUESTIONS = {
+    "zh": {
+        "birth_date": ["{n}的生日是哪天？", "{n}是什么时候出生的？", "告诉我{n}的出生日期。", "查一下{n}哪天出生。",
+                       "{n}生于何年何月何日？", "你知道{n}的出生日期吗？"],
+        "birth_city": ["{n}的出生地是哪里？", "{n}老家在哪座城市？", "{n}是在哪座城市出生的？", "告诉我{n}的出生城市。",
+                       "查一下{n}在哪里出生。", "{n}出生的城市是哪座？"],
+        "university": ["{n}是哪所大学的毕业生？", "{n}的母校是哪所大学？", "{n}在哪所大学读的书？", "告诉我{n}的母校。",
+                       "查一下{n}读的是哪所大学。", "{n}大学是在哪里念的？"],
+        "major": ["{n}学的是什么专业？", "{n}主修什么？", "{n}在大学里学什么？", "告诉我{n}的专业。",
+                  "查一下{n}读的是什么专业。", "{n}的专业方向是什么？"],
+        "employer": ["{n}在哪家单位工作？", "{n}的雇主是谁？", "{n}受雇于哪家公司？", "告诉我{n}的工作单位。",
+                     "查一下{n}是哪家公司的员工。", "{n}是哪家公司的员工？"],
+        "work_city": ["{n}的工作地点在哪里？", "{n}工作的城市是哪座？", "告诉我{n}在哪座城市工作。", "查一下{n}的工作城市。",
+                      "{n}每天在哪座城市工作？", "{n}目前在哪座城市工作和生活？"],
+    },
+    "en": {
+        "birth_date": ["What is {p} date of birth?", "When was {n} born?", "Tell me the birth date of {n}.",
+                       "Look up when {n} was born.", "On what day was {n} born?", "What day was {n} born on?"],
+        "birth_city": ["What is {p} hometown?", "In which city was {n} born?", "Tell me the birth city of {n}.",
+                       "Look up the city where {n} was born.", "What city does {n} come from?", "Which city is {n} from?"],
+        "university": ["What university did {n} graduate from?", "What is {p} alma mater?",
+                       "Tell me the university of {n}.", "Look up the university {n} graduated from.",
+                       "What school is {n} a graduate of?", "Which university is {n} a graduate of?"],
+        "major": ["What did {n} study in college?", "What is {p} major?", "What was {p} major?",
+                  "Tell me the major of {n}.", "Look up what {n} majored in.", "Which subject did {n} study?"],
+        "employer": ["Who is {p} employer?", "Which company does {n} work for?", "Tell me the employer of {n}.",
+                     "Look up the company {n} works for.", "What company employs {n}?", "Where is {n} employed?"],
+        "work_city": ["Which city does {n} work in?", "What is {p} work city?", "Tell me the city where {n} works.",
+                      "Look up the city {n} works in.", "In which city does {n} work?", "What city is {p} office in?"],
+    },
+}
+
 # How Q&A pairs are written inside the pretrain corpus: as plain text, and as ChatML turns.  Upstream MiniMind's
 # pretrain_hq.jsonl likewise carries dialogue between <|im_start|>/<|im_end|> markers.  A few SFT steps do not carry
 # knowledge learned in the plain-text format over to the chat format; with the chat form in pretraining, the link from

@@ -1,13 +1,14 @@
 """tool_sft.jsonl, tool_heldout.jsonl and agent_rl.jsonl: the world's questions answered through tools.
 
-    system: tools (calculator, weekday, lookup_person)          ← on the system message, as upstream's rows
+    system: tools (calculator, weekday, days_after, lookup_person)          ← on the system message, as upstream's rows
     user:   Xiaoming has 3 boxes of pears with 5 in each box. … How many pears are left?
     assistant: <tool_call>{"name": "calculator", "arguments": {"expression": "3 * 5 - 4"}}</tool_call>
     tool:   11
     assistant: <answer>\\n11\\n</answer>
 
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
-combinations stay unseen), one fact about a person (TRAIN-half people, trained wording), two-step chains (look up a
+combinations stay unseen; weekdays and dates through days_after), one fact about a person (echo wordings and the
+tool rows' own TOOL_QUESTIONS; the held-out paraphrase wordings stay unseen), two-step chains (look up a
 birth date, then compute an age or a weekday) and prompts that need no tool, answered directly though tools are
 offered; a tenth offer no tools and are answered directly. Facts and chains ask about directory-only people
 (build_directory, DIRECTORY_SHARE), so the model learns to copy the name it is asked about into the call. A third of the rows
@@ -24,10 +25,10 @@ from dataset.world.common import msg, seeded_rng
 from dataset.world.identity import BASE_IDENTITY
 from dataset.world.people import (ATTRIBUTES, CITIES, LANGS, answer_sentence, make_people, person_name,
                                   render_question)
-from dataset.world.reasoning import (LAST_YEAR, REASON_KINDS, calculator_expression, direct_reply, render_reason,
+from dataset.world.reasoning import (LAST_YEAR, REASON_KINDS, direct_reply, reasoning_tool_call, render_reason,
                                      split_reason_keys)
-from dataset.world.templates import (ECHO_QUESTIONS, GREETINGS, TRANSLATE_TO_EN, TRANSLATE_TO_EN_ANSWER,
-                                     TRANSLATE_TO_ZH, TRANSLATE_TO_ZH_ANSWER)
+from dataset.world.templates import (ECHO_QUESTIONS, GREETINGS, TOOL_QUESTIONS, TRANSLATE_TO_EN,
+                                     TRANSLATE_TO_EN_ANSWER, TRANSLATE_TO_ZH, TRANSLATE_TO_ZH_ANSWER)
 from toolcall.world import world_toolbox
 
 CHAIN_QUESTIONS = {
@@ -141,18 +142,23 @@ def _tool_chat(tools, question, steps, final, thinking_off):
 
 
 def calc_chat(box, kind, key, lang, rng, thinking_off=False):
+    """An arithmetic word problem answered through the calculator, or days_after for weekdays and dates."""
     question, _steps, final = render_reason(kind, key, lang, rng)
-    expression = calculator_expression(kind, key)
-    result = box.run("calculator", {"expression": expression})
-    return _tool_chat(box.schemas(), question, [(_call("calculator", expression=expression), result)],
-                      _answer(final), thinking_off), final
+    tool, arguments = reasoning_tool_call(kind, key, lang)
+    result = box.run(tool, arguments)
+    if result != final:
+        raise AssertionError(f"{tool}{arguments} gives {result!r}, the problem's answer is {final!r}")
+    return _tool_chat(box.schemas(), question, [(_call(tool, **arguments), result)], _answer(final),
+                      thinking_off), final
 
 
 def lookup_chat(box, person, attr, lang, question, thinking_off=False):
+    """A fact looked up and answered with the tool's result alone: a sentence that restates the fact ("Chen Linjia
+    majored in …") lets a model that read about the person complete it from memory instead of from the result."""
     name = person_name(person, lang)
     result = box.run("lookup_person", {"name": name, "attribute": attr})
     return _tool_chat(box.schemas(), question, [(_call("lookup_person", name=name, attribute=attr), result)],
-                      answer_sentence(person, attr, lang), thinking_off)
+                      _answer(result), thinking_off)
 
 
 def chain_chat(box, person, kind, lang, rng, thinking_off=False):
@@ -226,7 +232,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
             chat, _ = calc_chat(box, kind, key, lang, rng, off)
         elif slot < 6:
             person, attr = askable(rng), rng.choice(ATTRIBUTES)
-            question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr]), person, lang)
+            question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr] + TOOL_QUESTIONS[lang][attr]), person,
+                                       lang)
             chat = lookup_chat(box, person, attr, lang, question, off)
         elif slot < 8:
             chat, _ = chain_chat(box, askable(rng), rng.choice(("age", "weekday")), lang, rng, off)

@@ -26,8 +26,18 @@ def test_world_tools(box):
     assert box.run("weekday", {"date": "July 12, 1977"}) == "Tuesday"
     assert box.run("weekday", {"date": "1977年7月12日"}) == "星期二"
     assert box.run("weekday", {"date": "1977-07-12"}) == "Tuesday"
-    assert [s["function"]["name"] for s in box.schemas()] == ["calculator", "weekday", "lookup_person"]
-    assert [s["function"]["name"] for s in world_toolbox().schemas()] == ["calculator", "weekday"]
+    assert [s["function"]["name"] for s in box.schemas()] == ["calculator", "weekday", "days_after", "lookup_person"]
+    assert [s["function"]["name"] for s in world_toolbox().schemas()] == ["calculator", "weekday", "days_after"]
+
+
+@pytest.mark.parametrize("start, weeks, days, result", [
+    ("Thursday", 0, 12, "Tuesday"), ("星期四", 0, 12, "星期二"), ("sunday", 1, 1, "Monday"),
+    ("May 20", 1, 1, "May 28"), ("5月20日", 1, 1, "5月28日"), ("December 25", 1, 0, "January 1"),
+    ("2月28日", 0, 1, "3月1日"),  # dates without a year count in a year that is not a leap year
+    ("1977-07-12", 0, 30, "1977-08-11"), ("1977年7月12日", 2, 0, "1977年7月26日"), ("July 12, 1977", 0, -12, "June 30, 1977"),
+])
+def test_days_after_writes_the_result_as_start_is_written(box, start, weeks, days, result):
+    assert box.run("days_after", {"start": start, "weeks": weeks, "days": days}) == result
 
 
 @pytest.mark.parametrize("name, args, reason", [
@@ -42,6 +52,15 @@ def test_world_tools(box):
     ("lookup_person", {"name": "Jiang Yuxue", "attribute": "age"}, "must be one of"),
     ("weekday", {"date": "2021-02-30"}, "not a real date"),
     ("weekday", {"date": "yesterday"}, "cannot read the date"),
+    ("days_after", {"start": "May 20", "weeks": 1}, "missing argument(s) days"),
+    ("days_after", {"start": "May 20", "weeks": "1", "days": 0}, "must be of type integer"),
+    ("days_after", {"start": "May 20", "weeks": 1.5, "days": 0}, "must be of type integer"),
+    ("days_after", {"start": "February 29", "weeks": 0, "days": 1}, "'February 29' is not a real date"),
+    ("days_after", {"start": "2021-02-30", "weeks": 0, "days": 1}, "days_after: '2021-02-30' is not a real date"),
+    ("days_after", {"start": "13月1日", "weeks": 0, "days": 1}, "not a real date"),
+    ("days_after", {"start": "next Friday", "weeks": 0, "days": 1}, "cannot read the start"),
+    ("days_after", {"start": "Monday", "weeks": 10 ** 12, "days": 0}, "at most 36500 days"),
+    ("days_after", {"start": "9999-12-31", "weeks": 0, "days": 5}, "out of the calendar"),
 ])
 def test_bad_calls_are_tool_errors(box, name, args, reason):
     with pytest.raises(ToolError, match=reason.replace("(", r"\(").replace(")", r"\)")):

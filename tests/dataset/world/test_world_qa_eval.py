@@ -19,6 +19,7 @@ def _longest_fragment(template):
 
 def test_paraphrase_wording_is_never_trained(out, world):
     trained = (all_texts(read_jsonl(out / "sft.jsonl")) + all_texts(read_jsonl(out / "dpo.jsonl"))
+               + all_texts(read_jsonl(out / "tool_sft.jsonl")) + all_texts(read_jsonl(out / "agent_rl.jsonl"))
                + [r["text"] for r in read_jsonl(out / "pretrain.jsonl")])
     assert not _paraphrases(world) & set(trained)
     corpus = "\n".join(trained)

@@ -26,7 +26,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     held_out_names = names(people_of(world, "test"))
     _, _, reason_heldout, _ = build_reason(0, 2000, 200)
     held_questions = {r["conversations"][0]["content"] for r in reason_heldout}
-    kinds = {"calculator": 0, "lookup_person": 0, "chain": 0, "none": 0, "no_tools_offered": 0}
+    kinds = {"calculator": 0, "days_after": 0, "lookup_person": 0, "chain": 0, "none": 0, "no_tools_offered": 0}
     directory_names = names([p for p in world["directory"] if p["split"] == "directory"])
     agent_only = names([p for p in world["directory"] if p["split"] == "agent_directory"])
     asked_directory = 0
@@ -39,7 +39,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
             continue
         asked_directory += any(n in conv[1]["content"] for n in directory_names)
         assert conv[0]["role"] == "system" and [t["function"]["name"] for t in conv[0]["tools"]] == \
-            ["calculator", "weekday", "lookup_person"]
+            ["calculator", "weekday", "days_after", "lookup_person"]
         question = conv[1]["content"]
         assert question not in held_questions and not any(n in question for n in held_out_names | agent_only)
         pairs = calls_and_results(conv)
@@ -54,10 +54,13 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
             assert conv[-1]["content"] == f"<answer>\n{pairs[1][2]}\n</answer>"
         else:
             kinds[pairs[0][0]] += 1
-            if pairs[0][0] == "lookup_person":
-                assert pairs[0][2] in conv[-1]["content"]
-    assert len(rows) == 3000 and kinds == {"calculator": 900, "lookup_person": 900, "chain": 600, "none": 300,
-                                           "no_tools_offered": 300}
+            # the answer is the tool's result itself, never a sentence the model could complete from memory
+            assert conv[-1]["content"] == f"<answer>\n{pairs[0][2]}\n</answer>"
+    # arithmetic: counts, years and money through the calculator, weekdays and dates (2 of 6 kinds) through days_after
+    assert len(rows) == 3000 and kinds["calculator"] + kinds["days_after"] == 900
+    assert 250 < kinds["days_after"] < 350
+    assert {k: kinds[k] for k in ("lookup_person", "chain", "none", "no_tools_offered")} == {
+        "lookup_person": 900, "chain": 600, "none": 300, "no_tools_offered": 300}
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
     # directory-only people appear in no other world file
     other = (out / "pretrain.jsonl").read_text(encoding="utf-8") + (out / "sft.jsonl").read_text(encoding="utf-8")
