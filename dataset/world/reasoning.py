@@ -197,9 +197,13 @@ def calculator_expression(kind: str, key: tuple) -> str:
     raise ValueError(kind)
 
 
+# The tool that answers each kind: the calculator for counts, years and money, days_after for weekdays and dates,
+# whose answer is a name the calculator cannot write.
+REASON_TOOL = {kind: ("days_after" if kind in ("weekday", "date") else "calculator") for kind in REASON_KINDS}
+
+
 def reasoning_tool_call(kind: str, key: tuple, lang: str) -> tuple[str, dict]:
-    """(tool, arguments) of the one call that answers a problem: the calculator for counts, years and money,
-    days_after for weekdays and dates, whose answer is a name the calculator cannot write."""
+    """(tool, arguments) of the one call that answers a problem (REASON_TOOL[kind])."""
     if kind == "weekday":
         return "days_after", {"start": WEEKDAYS[lang][key[0] - 1], "weeks": 0, "days": key[1]}
     if kind == "date":
@@ -207,9 +211,6 @@ def reasoning_tool_call(kind: str, key: tuple, lang: str) -> tuple[str, dict]:
         return "days_after", {"start": f"{m}月{d}日" if lang == "zh" else f"{MONTHS_EN[m - 1]} {d}", "weeks": w,
                               "days": r}
     return "calculator", {"expression": calculator_expression(kind, key)}
-
-
-REASON_TOOL = {kind: ("days_after" if kind in ("weekday", "date") else "calculator") for kind in REASON_KINDS}
 
 
 def build_reason(seed, n_train, n_heldout, n_rl=0) -> tuple[list[dict], list[dict], list[dict], list[dict]]:

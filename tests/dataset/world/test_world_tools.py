@@ -1,7 +1,10 @@
 """tool_sft.jsonl / tool_heldout.jsonl / agent_rl.jsonl (dataset/world/tools.py): every call's result is what the
 tool returns, answers are right, and nothing held out leaks into training rows."""
+import random
+
 from dataset.validate import validate_sft
-from dataset.world.reasoning import build_reason
+from dataset.world.reasoning import (REASON_KINDS, REASON_TOOL, build_reason, reasoning_tool_call, render_reason,
+                                     split_reason_keys)
 from toolcall.world import directory_of, world_toolbox
 from world_helpers import generated, out, people_of, read_jsonl, world  # noqa: F401  (fixtures)
 
@@ -110,3 +113,14 @@ def test_tokenizer_boilerplate_is_what_the_template_writes(tiny_tokenizer_dir):
     block, *openings = tool_boilerplate()
     assert f"<|im_start|>system\n{block}<|im_end|>" in rendered
     assert '<tool_call>{"name": "lookup_person", "arguments": {"name": "' in openings
+
+
+def test_the_reasoning_tool_call_answers_every_problem_in_both_languages():
+    box, rng = world_toolbox(), random.Random(0)
+    train_keys, heldout_keys = split_reason_keys(random.Random(1))
+    for kind in REASON_KINDS:
+        for key in train_keys[kind] + heldout_keys[kind]:
+            for lang in ("zh", "en"):
+                _question, _steps, answer = render_reason(kind, key, lang, rng)
+                tool, arguments = reasoning_tool_call(kind, key, lang)
+                assert tool == REASON_TOOL[kind] and box.run(tool, arguments) == answer, (kind, key, lang)
