@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import re
+from typing import Callable
 
 from toolcall.calculator import calculate
 from toolcall.registry import Tool, ToolBox, ToolError
@@ -23,19 +24,53 @@ CALCULATOR = Tool(
     lambda expression: calculate(expression))
 
 
+def _month(name: str) -> int | None:
+    return _MONTHS.index(name.lower()) + 1 if name.lower() in _MONTHS else None
+
+
+def _month_name(day: datetime.date) -> str:
+    return _MONTHS[day.month - 1].capitalize()
+
+
+# How dates are written: (pattern, its (year, month, day) fields, how a date is written back, language). The
+# year-less ones are read only where a year is not needed (days_after's "May 20").
+_FULL_DATES = [
+    (r"(\d{4})-(\d{1,2})-(\d{1,2})", lambda m: (m[1], m[2], m[3]), datetime.date.isoformat, "en"),
+    (r"(\d{4})年(\d{1,2})月(\d{1,2})日", lambda m: (m[1], m[2], m[3]),
+     lambda d: f"{d.year}年{d.month}月{d.day}日", "zh"),
+    (r"([A-Za-z]+) (\d{1,2}), (\d{4})", lambda m: (m[3], _month(m[1]), m[2]),
+     lambda d: f"{_month_name(d)} {d.day}, {d.year}", "en"),
+]
+_YEARLESS_DATES = [
+    (r"(\d{1,2})月(\d{1,2})日", lambda m: (None, m[1], m[2]), lambda d: f"{d.month}月{d.day}日", "zh"),
+    (r"([A-Za-z]+) (\d{1,2})", lambda m: (None, _month(m[1]), m[2]), lambda d: f"{_month_name(d)} {d.day}", "en"),
+]
+# A year that is not a leap year, for dates written without one ("May 20"): February 29 is then refused.
+_YEARLESS = 2001
+
+
+def _read_date(text: str, tool: str, formats) -> tuple[datetime.date, Callable[[datetime.date], str], str] | None:
+    """(date, its writer, language) of the first format `text` is written in; None when it is in none."""
+    for pattern, fields, write, lang in formats:
+        if not (m := re.fullmatch(pattern, text)):
+            continue
+        year, month, day = fields(m)
+        if month is None:  # a word that is not a month name
+            continue
+        try:
+            return datetime.date(int(year) if year else _YEARLESS, int(month), int(day)), write, lang
+        except ValueError:
+            raise ToolError(f"{tool}: {text!r} is not a real date") from None
+    return None
+
+
 def parse_date(text: str, tool: str = "weekday") -> tuple[datetime.date, str]:
     """(date, language) from "1977-07-12", "July 12, 1977" or "1977年7月12日"; errors name `tool`."""
     text = text.strip()
-    try:
-        if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text):
-            return datetime.date(int(m[1]), int(m[2]), int(m[3])), "en"
-        if m := re.fullmatch(r"(\d{4})年(\d{1,2})月(\d{1,2})日", text):
-            return datetime.date(int(m[1]), int(m[2]), int(m[3])), "zh"
-        if (m := re.fullmatch(r"([A-Za-z]+) (\d{1,2}), (\d{4})", text)) and m[1].lower() in _MONTHS:
-            return datetime.date(int(m[3]), _MONTHS.index(m[1].lower()) + 1, int(m[2])), "en"
-    except ValueError:
-        raise ToolError(f"{tool}: {text!r} is not a real date") from None
-    raise ToolError(f"{tool}: cannot read the date {text!r} (write 1977-07-12, July 12, 1977 or 1977年7月12日)")
+    hit = _read_date(text, tool, _FULL_DATES)
+    if hit is None:
+        raise ToolError(f"{tool}: cannot read the date {text!r} (write 1977-07-12, July 12, 1977 or 1977年7月12日)")
+    return hit[0], hit[2]
 
 
 def weekday(date: str) -> str:
@@ -49,8 +84,6 @@ WEEKDAY = Tool(
     weekday)
 
 
-# A year that is not a leap year, for dates written without one ("May 20"): February 29 is then refused.
-_YEARLESS = 2001
 _MAX_DAYS = 36500
 
 
@@ -59,27 +92,15 @@ def _shift(start: str, days: int) -> str:
         folded = [n.casefold() for n in names]
         if start.casefold() in folded:
             return names[(folded.index(start.casefold()) + days) % 7]
+    hit = _read_date(start, "days_after", _FULL_DATES + _YEARLESS_DATES)
+    if hit is None:
+        raise ToolError(f"days_after: cannot read the start {start!r} (a weekday such as Thursday or 星期四, or a date "
+                        "such as May 20, 5月20日 or 1977-07-12)")
+    day, write, _lang = hit
     try:
-        if m := re.fullmatch(r"(\d{1,2})月(\d{1,2})日", start):
-            day = datetime.date(_YEARLESS, int(m[1]), int(m[2])) + datetime.timedelta(days)
-            return f"{day.month}月{day.day}日"
-        if (m := re.fullmatch(r"([A-Za-z]+) (\d{1,2})", start)) and m[1].lower() in _MONTHS:
-            day = datetime.date(_YEARLESS, _MONTHS.index(m[1].lower()) + 1, int(m[2])) + datetime.timedelta(days)
-            return f"{_MONTHS[day.month - 1].capitalize()} {day.day}"
-    except ValueError:
-        raise ToolError(f"days_after: {start!r} is not a real date") from None
-    if re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{4})年(\d{1,2})月(\d{1,2})日|[A-Za-z]+ \d{1,2}, \d{4}", start):
-        day, lang = parse_date(start, "days_after")
-        try:
-            day += datetime.timedelta(days)
-        except OverflowError:
-            raise ToolError(f"days_after: {start!r} plus {days} days is out of the calendar") from None
-        if "-" in start:
-            return day.isoformat()
-        return f"{day.year}年{day.month}月{day.day}日" if lang == "zh" else \
-            f"{_MONTHS[day.month - 1].capitalize()} {day.day}, {day.year}"
-    raise ToolError(f"days_after: cannot read the start {start!r} (a weekday such as Thursday or 星期四, or a date "
-                    "such as May 20, 5月20日 or 1977-07-12)")
+        return write(day + datetime.timedelta(days))
+    except OverflowError:
+        raise ToolError(f"days_after: {start!r} plus {days} days is out of the calendar") from None
 
 
 def days_after(start: str, weeks: int, days: int) -> str:
