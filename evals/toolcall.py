@@ -19,7 +19,8 @@ KINDS = ("arithmetic", "fact", "chain", "none")
 
 
 def load_items(world_dir: str, n_per_kind: int | None = None) -> list[dict]:
-    """{"kind", "lang", "question", "answer", "expected" (tool names in order)} per held-out question."""
+    """{"kind", "lang", "question", "answer", "expected" (tool names in order)} per held-out question, and "group"
+    (the problem kind of arithmetic, the wording of facts: echo / paraphrase) for the report's breakdown."""
     def rows(name):
         with open(os.path.join(world_dir, name), encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
@@ -30,10 +31,10 @@ def load_items(world_dir: str, n_per_kind: int | None = None) -> list[dict]:
     items = {k: [] for k in KINDS}
     for r in rows("reason_heldout.jsonl"):
         items["arithmetic"].append({"kind": "arithmetic", "lang": r["lang"], "question": user(r),
-                                    "answer": r["answer"], "expected": [REASON_TOOL[r["kind"]]], "sub": r["kind"]})
+                                    "answer": r["answer"], "expected": [REASON_TOOL[r["kind"]]], "group": r["kind"]})
     for r in rows("qa_heldout.jsonl"):
         items["fact"].append({"kind": "fact", "lang": r["lang"], "question": user(r), "answer": r["answer"],
-                              "expected": ["lookup_person"], "wording": r["kind"]})
+                              "expected": ["lookup_person"], "group": r["kind"]})
     for r in rows("tool_heldout.jsonl"):
         kind = "none" if r["kind"] == "none" else "chain"
         items[kind].append({"kind": kind, "lang": r["lang"], "question": user(r), "answer": r["answer"],
@@ -85,10 +86,10 @@ def evaluate_tool_use(model, tokenizer, items: list[dict], people: list[dict], m
                 sub = [i for i in idx if items[i]["lang"] == lang]
                 if sub:
                     row[f"correct_{lang}"] = sum(_correct(items[i], traces[i].final) for i in sub) / len(sub)
-            by = {}  # arithmetic by problem kind, facts by question wording (echo / paraphrase)
+            by = {}
             for i in idx:
-                if key := items[i].get("sub") or items[i].get("wording"):
-                    by.setdefault(key, []).append(_correct(items[i], traces[i].final))
+                if "group" in items[i]:
+                    by.setdefault(items[i]["group"], []).append(_correct(items[i], traces[i].final))
             if by:
                 row["correct_by"] = {k: sum(v) / len(v) for k, v in sorted(by.items())}
         report[kind] = row

@@ -12,9 +12,9 @@ def test_items_expect_the_tool_that_answers_them(tmp_path):
     assert Counter(it["kind"] for it in items) == {"arithmetic": 200, "fact": 320, "chain": 160, "none": 80}
     assert {it["kind"] for it in items} == set(KINDS)
     arithmetic = [it for it in items if it["kind"] == "arithmetic"]
-    assert {it["sub"] for it in arithmetic} == set(REASON_KINDS)
+    assert {it["group"] for it in arithmetic} == set(REASON_KINDS)
     for it in arithmetic:  # weekdays and dates are named, which the calculator cannot do
-        assert it["expected"] == (["days_after"] if it["sub"] in ("weekday", "date") else ["calculator"])
+        assert it["expected"] == (["days_after"] if it["group"] in ("weekday", "date") else ["calculator"])
     assert all(it["expected"] == ["lookup_person"] for it in items if it["kind"] == "fact")
     assert all(it["expected"] == [] for it in items if it["kind"] == "none")
     assert {tuple(it["expected"]) for it in items if it["kind"] == "chain"} == {
