@@ -5,7 +5,7 @@
 
 Each row (upstream's agent_rl jsonl) is a chat whose system message carries the tools, and `gt`, the values the
 final answer must state. For every prompt --num_generations rollouts run up to --max_turns turns against the tools
-(the embedded world's calculator, weekday and lookup_person; --world_dir names the world whose people the lookup
+(the embedded world's calculator, weekday, days_after and lookup_person; --world_dir names the world whose people the lookup
 reads), and each is scored: 1 if the final answer states the gt values, plus --format_weight if it finished with
 every call well-formed (evals/agent_reward.py). The loss is GRPO's (train_grpo.py) on the tokens the policy wrote; tool
 results stay in context but out of the loss.

@@ -135,8 +135,11 @@ def post_training_lines(r: dict) -> list[str]:
     if "agent" in r and "tools" in r:
         x = r["agent"]
         rows += [("agentic RL", "two-step tasks, held-out people (vs the tool-SFT model)", pct(x["chain"]["correct"]),
-                  pct(r["tools"]["chain"]["correct"])),
-                 ("agentic RL", "false tool calls on prompts that need none", pct(x["none"]["false_call"]),
+                  pct(r["tools"]["chain"]["correct"]))]
+        start_by = r["tools"]["chain"].get("correct_by", {})
+        rows += [("agentic RL", f"… {sub}", pct(v), pct(start_by[sub]) if sub in start_by else "")
+                 for sub, v in x["chain"].get("correct_by", {}).items()]
+        rows += [("agentic RL", "false tool calls on prompts that need none", pct(x["none"]["false_call"]),
                   pct(r["tools"]["none"]["false_call"]))]
         rows += rl_rows("agentic RL", x)
     if not rows:

@@ -20,7 +20,8 @@ KINDS = ("arithmetic", "fact", "chain", "none")
 
 def load_items(world_dir: str, n_per_kind: int | None = None) -> list[dict]:
     """{"kind", "lang", "question", "answer", "expected" (tool names in order)} per held-out question, and "group"
-    (the problem kind of arithmetic, the wording of facts: echo / paraphrase) for the report's breakdown."""
+    (the problem kind of arithmetic, the wording of facts: echo / paraphrase, the task of chains: age / weekday /
+    date_after) for the report's breakdown."""
     def rows(name):
         with open(os.path.join(world_dir, name), encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
@@ -37,8 +38,11 @@ def load_items(world_dir: str, n_per_kind: int | None = None) -> list[dict]:
                               "expected": ["lookup_person"], "group": r["kind"]})
     for r in rows("tool_heldout.jsonl"):
         kind = "none" if r["kind"] == "none" else "chain"
-        items[kind].append({"kind": kind, "lang": r["lang"], "question": user(r), "answer": r["answer"],
-                            "expected": r["tools_expected"]})
+        item = {"kind": kind, "lang": r["lang"], "question": user(r), "answer": r["answer"],
+                "expected": r["tools_expected"]}
+        if kind == "chain":
+            item["group"] = r["kind"].removeprefix("chain_")
+        items[kind].append(item)
     return [it for k in KINDS for it in items[k][:n_per_kind]]
 
 
@@ -111,9 +115,9 @@ def format_report(report: dict) -> str:
         pct = lambda k: f"{100 * r[k]:.1f}%" if k in r else "—"  # noqa: E731
         lines.append(f"{kind:<11} {r['n']:>4} {pct('right_tool'):>10} {pct('args_valid'):>10} {pct('correct'):>8} "
                      f"{pct('correct_without_tools'):>8} {pct('called'):>7}")
-    for kind in ("arithmetic", "fact"):
+    for kind, by_what in (("arithmetic", "problem"), ("fact", "wording"), ("chain", "task")):
         if by := report.get(kind, {}).get("correct_by"):
-            lines.append(f"{kind} correct by {'problem' if kind == 'arithmetic' else 'wording'}: "
+            lines.append(f"{kind} correct by {by_what}: "
                          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in by.items()))
     if "none" in report:
         lines.append(f"false tool calls on prompts that need none: {100 * report['none']['false_call']:.1f}%")

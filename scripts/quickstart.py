@@ -86,7 +86,7 @@ def main():
     g.add_argument("--rl_prompts", type=int, default=8, help="GRPO/PPO: prompts per step")
     g.add_argument("--rl_generations", type=int, default=8, help="GRPO/PPO: samples per prompt")
     g.add_argument("--grpo_reward_weights", default="1,0.2", help="arithmetic GRPO: weights of answer,steps")
-    g.add_argument("--grpo_steps", type=int, default=150)
+    g.add_argument("--grpo_steps", type=int, default=100)
     g.add_argument("--grpo_lr", type=float, default=2e-5)
     g.add_argument("--grpo_beta", type=float, default=0.0)
     g.add_argument("--facts_steps", type=int, default=100, help="fact-QA GRPO and PPO")

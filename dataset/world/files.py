@@ -98,7 +98,7 @@ def make_world(
     n_choice_reason: int = 3000,
     n_rlaif_choice: int = 2000,
     n_tool_sft: int = 3000,
-    n_tool_heldout: int = 240,
+    n_tool_heldout: int = 320,
     n_agent_rl: int = 1000,
     n_directory: int = 1000,
     n_agent_directory: int = 300,

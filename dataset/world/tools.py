@@ -14,11 +14,12 @@ offered; a tenth offer no tools and are answered directly. Facts and chains ask 
 (build_directory, DIRECTORY_SHARE), so the model learns to copy the name it is asked about into the call. A third of the rows
 switch thinking off (an empty think block) so both template modes are trained.
 
-tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts; the evaluation takes its
-arithmetic and single facts from reason_heldout.jsonl and qa_heldout.jsonl, so answers with and without tools are
-compared on the same questions. agent_rl.jsonl holds chains about a second set of directory-only people that no
-tool_sft row names (so RL practises copying names no call has shown, the skill the held-out questions test), with
-the ground truth as upstream's `gt` list.
+tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts, a third of them of a kind few
+tool_sft rows show (the birth date, then the date some days after it; agent_rl.jsonl asks it as often, so agentic RL
+has a composition to learn); the evaluation takes its arithmetic and single facts from reason_heldout.jsonl and
+qa_heldout.jsonl, so answers with and without tools are compared on the same questions. agent_rl.jsonl holds chains
+about a second set of directory-only people that no tool_sft row names (so RL practises copying names no call has
+shown, the skill the held-out questions test), with the ground truth as upstream's `gt` list.
 """
 from dataset.tool_messages import tools_block
 from dataset.world.common import msg, seeded_rng
@@ -36,7 +37,14 @@ CHAIN_QUESTIONS = {
             "en": ["How old does {n} turn in {y}?", "What age does {n} reach in {y}?"]},
     "weekday": {"zh": ["{n}出生那天是星期几？", "{n}是星期几出生的？"],
                 "en": ["On what day of the week was {n} born?", "Which weekday was {n} born on?"]},
+    "date_after": {"zh": ["{n}出生{d}天后是哪一天？", "从{n}出生那天算起，{d}天后是几月几日？"],
+                   "en": ["What date is {d} days after {n} was born?", "{d} days after {n} was born, what was the date?"]},
 }
+# Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in few rows: a model that
+# never saw it answers with the birth date after one call and RL has nothing to reinforce, one that saw it a little
+# gets it right sometimes, which is what RL needs; the held-out tasks and the RL prompts ask all three alike.
+CHAINS = ("age", "weekday", "date_after")
+DATE_AFTER_SFT_SHARE = 0.1
 THINKING_OFF_SHARE = 1 / 3
 # Share of the arithmetic rows whose numbers range far beyond the reasoning problems': with the tool doing the
 # arithmetic, the model's job is to copy the numbers into the expression, and numbers it cannot have memorised
@@ -162,7 +170,8 @@ def lookup_chat(box, person, attr, lang, question, thinking_off=False):
 
 
 def chain_chat(box, person, kind, lang, rng, thinking_off=False):
-    """(chat, ground truth) for a two-step question: birth date, then age in a year or the weekday of birth."""
+    """(chat, ground truth) for a two-step question: birth date, then age in a year, the weekday of birth or the date
+    some days after it."""
     name = person_name(person, lang)
     birth = box.run("lookup_person", {"name": name, "attribute": "birth_date"})
     steps = [(_call("lookup_person", name=name, attribute="birth_date"), birth)]
@@ -173,10 +182,15 @@ def chain_chat(box, person, kind, lang, rng, thinking_off=False):
         expression = f"{year} - {born}"
         truth = box.run("calculator", {"expression": expression})
         steps.append((_call("calculator", expression=expression), truth))
-    else:
+    elif kind == "weekday":
         question = rng.choice(CHAIN_QUESTIONS["weekday"][lang]).format(n=name)
         truth = box.run("weekday", {"date": birth})
         steps.append((_call("weekday", date=birth), truth))
+    else:
+        days = rng.randint(10, 60)
+        question = rng.choice(CHAIN_QUESTIONS["date_after"][lang]).format(n=name, d=days)
+        truth = box.run("days_after", {"start": birth, "weeks": 0, "days": days})
+        steps.append((_call("days_after", start=birth, weeks=0, days=days), truth))
     return _tool_chat(box.schemas(), question, steps, _answer(truth), thinking_off), truth
 
 
@@ -236,7 +250,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
                                        lang)
             chat = lookup_chat(box, person, attr, lang, question, off)
         elif slot < 8:
-            chat, _ = chain_chat(box, askable(rng), rng.choice(("age", "weekday")), lang, rng, off)
+            kind = "date_after" if rng.random() < DATE_AFTER_SFT_SHARE else rng.choice(("age", "weekday"))
+            chat, _ = chain_chat(box, askable(rng), kind, lang, rng, off)
         elif slot < 9:
             chat = no_tool_chat(box, lang, rng, off)
         else:
@@ -248,7 +263,7 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
 
     held_rng, heldout = seeded_rng(seed, "tool_heldout"), []
     for i in range(n_heldout):
-        lang, kind = LANGS[i % 2], ("age", "weekday", "none")[(i // 2) % 3]
+        lang, kind = LANGS[i % 2], (*CHAINS, "none")[(i // 2) % (len(CHAINS) + 1)]
         if kind == "none":
             chat, truth, tools = no_tool_chat(box, lang, held_rng), None, []
         else:
@@ -259,7 +274,7 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
 
     agent_rng, agent = seeded_rng(seed, "agent_rl"), []
     for i in range(n_agent):
-        lang, kind = LANGS[i % 2], ("age", "weekday")[(i // 2) % 2]
+        lang, kind = LANGS[i % 2], CHAINS[(i // 2) % len(CHAINS)]
         person = agent_rng.choice(agent_directory) if agent_directory else askable(agent_rng)
         chat, truth = chain_chat(box, person, kind, lang, agent_rng)
         agent.append({"conversations": chat[:2] + chat[-1:], "gt": [truth]})

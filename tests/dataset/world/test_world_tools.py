@@ -32,7 +32,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     kinds = {"calculator": 0, "days_after": 0, "lookup_person": 0, "chain": 0, "none": 0, "no_tools_offered": 0}
     directory_names = names([p for p in world["directory"] if p["split"] == "directory"])
     agent_only = names([p for p in world["directory"] if p["split"] == "agent_directory"])
-    asked_directory = 0
+    asked_directory, chain_tools = 0, {"calculator": 0, "weekday": 0, "days_after": 0}
     for r in rows:
         conv = r["conversations"]
         assert validate_sft(r) is None
@@ -54,6 +54,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
         elif len(pairs) == 2:
             kinds["chain"] += 1
             assert pairs[0][0] == "lookup_person" and pairs[0][1]["attribute"] == "birth_date"
+            chain_tools[pairs[1][0]] += 1
             assert conv[-1]["content"] == f"<answer>\n{pairs[1][2]}\n</answer>"
         else:
             kinds[pairs[0][0]] += 1
@@ -64,6 +65,8 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     assert 250 < kinds["days_after"] < 350
     assert {k: kinds[k] for k in ("lookup_person", "chain", "none", "no_tools_offered")} == {
         "lookup_person": 900, "chain": 600, "none": 300, "no_tools_offered": 300}
+    # few chains go on to days_after (a date some days after the birth): enough for RL to find, not to learn it all
+    assert 30 < chain_tools["days_after"] < 90 and min(chain_tools.values()) == chain_tools["days_after"]
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
     # directory-only people appear in no other world file
     other = (out / "pretrain.jsonl").read_text(encoding="utf-8") + (out / "sft.jsonl").read_text(encoding="utf-8")
@@ -79,7 +82,8 @@ def test_heldout_chains_are_about_held_out_people_and_agent_rows_about_rl_only_p
     box = world_toolbox(directory_of(world))
     held = read_jsonl(out / "tool_heldout.jsonl")
     test_names, train_names = names(people_of(world, "test")), names(people_of(world, "train"))
-    assert {r["kind"] for r in held} == {"chain_age", "chain_weekday", "none"}
+    assert [sum(r["kind"] == k for r in held) for k in ("chain_age", "chain_weekday", "chain_date_after", "none")] \
+        == [80, 80, 80, 80]
     for r in held:
         conv = r["conversations"]
         if r["kind"] == "none":
@@ -89,16 +93,18 @@ def test_heldout_chains_are_about_held_out_people_and_agent_rows_about_rl_only_p
         assert [p[0] for p in pairs] == r["tools_expected"] and pairs[-1][2] == r["answer"]
         assert any(n in conv[1]["content"] for n in test_names)
         assert all(box.run(n, a) == res for n, a, res in pairs)
-    agent = read_jsonl(out / "agent_rl.jsonl")
+    agent, date_after = read_jsonl(out / "agent_rl.jsonl"), 0
     assert len(agent) == 1000
     for r in agent:
         conv = r["conversations"]
         assert [m["role"] for m in conv] == ["system", "user", "assistant"] and conv[0]["tools"]
         assert isinstance(r["gt"], list) and conv[-1]["content"] == f"<answer>\n{r['gt'][0]}\n</answer>"
+        date_after += any(w in conv[1]["content"] for w in ("days after", "天后"))
         # people only the RL prompts name (tool_sft never calls them; the test above checks that side)
         assert any(n in conv[1]["content"] for n in names([p for p in world["directory"]
                                                            if p["split"] == "agent_directory"]))
         assert not any(n in conv[1]["content"] for n in test_names | train_names)
+    assert 300 <= date_after <= 368  # a third of the RL prompts ask for a date some days after a birth
 
 
 def test_tokenizer_boilerplate_is_what_the_template_writes(tiny_tokenizer_dir):
@@ -124,3 +130,4 @@ def test_the_reasoning_tool_call_answers_every_problem_in_both_languages():
                 _question, _steps, answer = render_reason(kind, key, lang, rng)
                 tool, arguments = reasoning_tool_call(kind, key, lang)
                 assert tool == REASON_TOOL[kind] and box.run(tool, arguments) == answer, (kind, key, lang)
+
