@@ -38,7 +38,8 @@ CHAIN_QUESTIONS = {
     "weekday": {"zh": ["{n}出生那天是星期几？", "{n}是星期几出生的？"],
                 "en": ["On what day of the week was {n} born?", "Which weekday was {n} born on?"]},
     "date_after": {"zh": ["{n}出生{d}天后是哪一天？", "从{n}出生那天算起，{d}天后是几月几日？"],
-                   "en": ["What date is {d} days after {n} was born?", "{d} days after {n} was born, what was the date?"]},
+                   "en": ["What date is {d} days after {n} was born?",
+                          "{d} days after {n} was born, what was the date?"]},
 }
 # Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in few rows: a model that
 # never saw it answers with the birth date after one call and RL has nothing to reinforce, one that saw it a little

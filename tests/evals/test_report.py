@@ -16,8 +16,9 @@ def test_tool_rows_show_the_breakdown():
 
 
 def test_agent_rows_compare_each_task_with_the_tool_sft_model():
-    chain = lambda by: {"n": 4, "right_tool": 1.0, "args_valid": 1.0, "correct": 0.5, "correct_without_tools": 0.0,  # noqa: E731
-                        "correct_by": by}
+    def chain(by):
+        return {"n": 4, "right_tool": 1.0, "args_valid": 1.0, "correct": 0.5, "correct_without_tools": 0.0,
+                "correct_by": by}
     none = {"n": 1, "called": 0.0, "false_call": 0.0}
     lines = post_training_lines({
         "tools": {"chain": chain({"age": 1.0, "date_after": 0.25}), "none": none},

@@ -130,4 +130,3 @@ def test_the_reasoning_tool_call_answers_every_problem_in_both_languages():
                 _question, _steps, answer = render_reason(kind, key, lang, rng)
                 tool, arguments = reasoning_tool_call(kind, key, lang)
                 assert tool == REASON_TOOL[kind] and box.run(tool, arguments) == answer, (kind, key, lang)
-
