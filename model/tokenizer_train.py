@@ -176,9 +176,32 @@ def tokenizer_config():
     }
 
 
-def train_tokenizer(texts, save_dir, vocab_size=6400, split_cjk=True, min_frequency=2, show_progress=True):
+def _complete_chars(tok: Tokenizer, chars) -> Tokenizer:
+    """``tok`` with merges appended (after every learned one) until each of ``chars`` is a single token.
+
+    A character the corpus never showed stays split into its UTF-8 bytes, and two characters that share their leading
+    bytes (二 and 五 are E4 BA 8C and E4 BA 94) then differ in one byte token only: a small model copying 星期二 from a
+    tool result writes 星期五. Each appended merge joins two pieces inside one character, so it cannot change how any
+    text that was already whole tokenizes, nor join bytes across characters (a character's pieces start with a
+    leading byte, and a boundary pair starts with a continuation byte)."""
+    for char in sorted(set(chars)):
+        if len(tok.pre_tokenizer.pre_tokenize_str(char)) != 1:
+            continue  # cut up before BPE (a digit run, say): no merge could make it whole
+        while len(ids := tok.encode(char).ids) > 1:
+            first, second = tok.id_to_token(ids[0]), tok.id_to_token(ids[1])
+            data = json.loads(tok.to_str())
+            vocab = data["model"]["vocab"]
+            vocab.setdefault(first + second, len(vocab))
+            data["model"]["merges"].append([first, second])
+            tok = Tokenizer.from_str(json.dumps(data, ensure_ascii=False))
+    return tok
+
+
+def train_tokenizer(texts, save_dir, vocab_size=6400, split_cjk=True, min_frequency=2, show_progress=True,
+                    required_chars=""):
     """Train on ``texts`` (any iterable of strings, e.g. dataset.jsonl_files.iter_texts(path)) and write the tokenizer
-    files into ``save_dir``. Returns ``save_dir``."""
+    files into ``save_dir``. ``required_chars``: characters that must be single tokens even if the corpus lacks them
+    (merges appended after the learned ones, beyond vocab_size). Returns ``save_dir``."""
     reserved = SPECIAL_TOKENS + ADDED_TOKENS
     if vocab_size < 256 + len(reserved):
         raise ValueError(f"vocab_size must be at least {256 + len(reserved)} (bytes + reserved tokens)")
@@ -198,6 +221,8 @@ def train_tokenizer(texts, save_dir, vocab_size=6400, split_cjk=True, min_freque
     # reasoning and tool tags back into normal added tokens so decode() keeps them.
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
     tok.pre_tokenizer = runtime_pre_tokenizer()
+    if required_chars:
+        tok = _complete_chars(tok, required_chars)
     for i, t in enumerate(reserved):
         assert tok.token_to_id(t) == i, f"{t} landed on id {tok.token_to_id(t)}, expected {i}"
 

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 from dataset.jsonl_files import read_jsonl  # noqa: E402
 from dataset.world import make_world  # noqa: E402
+from dataset.world.files import training_chars  # noqa: E402
 from dataset.tool_messages import chat_texts  # noqa: E402
 from dataset.world.tools import tool_boilerplate  # noqa: E402
 from evals.answers import check_fact_answer  # noqa: E402
@@ -107,12 +108,13 @@ def main():
     report["world"] = {"n_people": args.n_people, "files": {k: v["lines"] for k, v in stats["files"].items()}}
 
     # 2. tokenizer: byte-level BPE on the pretraining text plus the chat text (so answers tokenize alike), plus the
-    #    tool prompts' fixed text (so a tools block costs few tokens)
+    #    tool prompts' fixed text (so a tools block costs few tokens); every character of the training files one token
     corpus = itertools.chain(
         (text for name in ("pretrain.jsonl", "sft.jsonl") for rec in read_jsonl(os.path.join(world, name))
          for text in ([rec["text"]] if "text" in rec else chat_texts(rec["conversations"]))),
         tool_boilerplate() * 20)
-    train_tokenizer(corpus, tok_dir, vocab_size=args.vocab_size, show_progress=False)
+    train_tokenizer(corpus, tok_dir, vocab_size=args.vocab_size, show_progress=False,
+                    required_chars=training_chars(world))
 
     # 3-4. pretrain, then SFT from the pretrained weights: the stage scripts, CPU-sized
     common = ["--preset", args.preset, "--tokenizer_dir", tok_dir, "--out_dir", out, "--epochs", "1000", "--log_interval", "10", "--save_interval", "100000",

@@ -178,3 +178,26 @@ def test_cli(tmp_path):
     assert (save_dir / "tokenizer_config.json").is_file()
     assert "vocab 500" in result.stdout
     assert Tokenizer.from_file(str(save_dir / "tokenizer.json")).get_vocab_size() == 500
+
+
+def test_required_chars_become_single_tokens(tiny_corpus_path, tmp_path):
+    # 二 and 五 share their first two UTF-8 bytes; split into bytes they differ in one byte token only
+    plain_dir = train_tokenizer(iter_texts(tiny_corpus_path), str(tmp_path / "plain"), vocab_size=600,
+                                show_progress=False)
+    whole_dir = train_tokenizer(iter_texts(tiny_corpus_path), str(tmp_path / "whole"), vocab_size=600,
+                                show_progress=False, required_chars="二五✓星期期 ")
+    plain = Tokenizer.from_file(os.path.join(plain_dir, "tokenizer.json"))
+    whole = Tokenizer.from_file(os.path.join(whole_dir, "tokenizer.json"))
+    assert len(plain.encode("二").ids) > 1 and len(plain.encode("✓").ids) > 1  # the corpus lacks them
+    for ch in "二五✓星期":
+        assert len(whole.encode(ch).ids) == 1, ch
+    text = "今天是星期二，不是星期五。✓ A\n星期二"
+    assert whole.decode(whole.encode(text).ids) == text
+    pieces = [whole.id_to_token(i) for i in whole.encode("星期二").ids]
+    assert len(pieces) == 3 and whole.encode("二").ids[0] != whole.encode("五").ids[0]
+    # appended after the learned merges: ids of the first tokenizer unchanged, text without those chars alike
+    assert all(whole.token_to_id(t) == i for t, i in plain.get_vocab().items())
+    assert whole.get_vocab_size() > plain.get_vocab_size()
+    for line in list(iter_texts(tiny_corpus_path))[:50]:
+        if not any(ch in line for ch in "二五✓星期"):
+            assert whole.encode(line).ids == plain.encode(line).ids

@@ -27,6 +27,24 @@ _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _DIGIT_RE = re.compile(r"[0-9]")
 
 
+# The files some training stage reads; the rest are held out or for evaluation only.
+TRAINING_FILES = ("pretrain.jsonl", "sft.jsonl", "dpo.jsonl", "lora_identity.jsonl", "reason.jsonl",
+                  "reason_direct.jsonl", "rlaif.jsonl", "rlaif_facts.jsonl", "choice_reason.jsonl", "rlaif_choice.jsonl",
+                  "tool_sft.jsonl", "agent_rl.jsonl")
+
+
+def training_chars(world_dir) -> str:
+    """Every non-ASCII character of the world's training files, in code-point order: the quickstart's tokenizer
+    learns its merges on pretraining and chat text, and makes each of these one token even where that text lacks it
+    (the arithmetic problems' and weekdays' characters, the option marks)."""
+    chars = set()
+    for name in TRAINING_FILES:
+        with open(Path(world_dir) / name, encoding="utf-8") as f:
+            for line in f:
+                chars.update(ch for ch in json.dumps(json.loads(line), ensure_ascii=False) if ord(ch) > 127)
+    return "".join(sorted(chars))
+
+
 def approx_tokens(text: str) -> int:
     """Rough token count for our tokenizer: 1 per CJK char (and CJK punctuation), 1.3 per English word, 1 per digit."""
     return round(len(_CJK_RE.findall(text)) + 1.3 * len(_WORD_RE.findall(text)) + len(_DIGIT_RE.findall(text)))

@@ -41,11 +41,13 @@ CHAIN_QUESTIONS = {
                    "en": ["What date is {d} days after {n} was born?",
                           "{d} days after {n} was born, what was the date?"]},
 }
-# Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in few rows: a model that
-# never saw it answers with the birth date after one call and RL has nothing to reinforce, one that saw it a little
-# gets it right sometimes, which is what RL needs; the held-out tasks and the RL prompts ask all three alike.
+# Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in a handful of rows, a cold
+# start: a model that never saw it answers with the birth date after one call and RL has nothing to reinforce; one
+# that saw it some fifteen times gets it right sometimes, and agentic RL learns it from those rollouts (with a tenth of the
+# chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; docs/results.md). The held-out
+# tasks and the RL prompts ask all three alike.
 CHAINS = ("age", "weekday", "date_after")
-DATE_AFTER_SFT_SHARE = 0.1
+DATE_AFTER_SFT_SHARE = 0.02
 THINKING_OFF_SHARE = 1 / 3
 # Share of the arithmetic rows whose numbers range far beyond the reasoning problems': with the tool doing the
 # arithmetic, the model's job is to copy the numbers into the expression, and numbers it cannot have memorised

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from dataset.world import approx_tokens, make_world
+from dataset.world.files import TRAINING_FILES, training_chars
 from dataset.world.people import LANGS
 from evals.answers import check_answer, check_fact_answer
 from world_helpers import (JSONL_FILES, ROOT, all_files, check_messages, generated, out,  # noqa: F401  (fixtures)
@@ -109,3 +110,12 @@ def test_eval_files_parse_and_match_schema(out):
             assert check_answer(row["conversations"][-1]["content"], row["answer"]), row
             if rel.startswith("qa_"):  # fact QA is scored on the first sentence
                 assert check_fact_answer(row["conversations"][-1]["content"], row["answer"]), row
+
+
+def test_training_chars_read_training_files_only(out):
+    assert all((out / name).is_file() for name in TRAINING_FILES)
+    assert not any("heldout" in name or "sample" in name for name in TRAINING_FILES)
+    chars = training_chars(out)
+    assert all(ord(ch) > 127 for ch in chars) and list(chars) == sorted(set(chars))
+    for ch in "二五✓多":  # weekday names, option marks, arithmetic problems
+        assert ch in chars

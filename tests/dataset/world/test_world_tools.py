@@ -65,8 +65,8 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     assert 250 < kinds["days_after"] < 350
     assert {k: kinds[k] for k in ("lookup_person", "chain", "none", "no_tools_offered")} == {
         "lookup_person": 900, "chain": 600, "none": 300, "no_tools_offered": 300}
-    # few chains go on to days_after (a date some days after the birth): enough for RL to find, not to learn it all
-    assert 30 < chain_tools["days_after"] < 90 and min(chain_tools.values()) == chain_tools["days_after"]
+    # a handful of chains go on to days_after (a date some days after the birth): a cold start for agentic RL
+    assert 5 <= chain_tools["days_after"] <= 30 and min(chain_tools.values()) == chain_tools["days_after"]
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
     # directory-only people appear in no other world file
     other = (out / "pretrain.jsonl").read_text(encoding="utf-8") + (out / "sft.jsonl").read_text(encoding="utf-8")
