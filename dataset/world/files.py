@@ -29,8 +29,8 @@ _DIGIT_RE = re.compile(r"[0-9]")
 
 # The files some training stage reads; the rest are held out or for evaluation only.
 TRAINING_FILES = ("pretrain.jsonl", "sft.jsonl", "dpo.jsonl", "lora_identity.jsonl", "reason.jsonl",
-                  "reason_direct.jsonl", "rlaif.jsonl", "rlaif_facts.jsonl", "choice_reason.jsonl", "rlaif_choice.jsonl",
-                  "tool_sft.jsonl", "agent_rl.jsonl")
+                  "reason_direct.jsonl", "rlaif.jsonl", "rlaif_facts.jsonl", "choice_reason.jsonl",
+                  "rlaif_choice.jsonl", "tool_sft.jsonl", "agent_rl.jsonl")
 
 
 def training_chars(world_dir) -> str:

@@ -9,10 +9,11 @@
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
 combinations stay unseen; weekdays and dates through days_after), one fact about a person (echo wordings and the
 tool rows' own TOOL_QUESTIONS; the held-out paraphrase wordings stay unseen), two-step chains (look up a
-birth date, then compute an age or a weekday) and prompts that need no tool, answered directly though tools are
-offered; a tenth offer no tools and are answered directly. Facts and chains ask about directory-only people
-(build_directory, DIRECTORY_SHARE), so the model learns to copy the name it is asked about into the call. A third of the rows
-switch thinking off (an empty think block) so both template modes are trained.
+birth date, then compute an age or a weekday; in 1 of 50 chains the date some days later) and prompts that need no
+tool, answered directly though tools are offered; a tenth offer no tools and are answered directly. Facts and chains
+ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model learns to copy the name it is asked
+about into the call. A third of the rows switch thinking off (an empty think block) so both template modes are
+trained.
 
 tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts, a third of them of a kind few
 tool_sft rows show (the birth date, then the date some days after it; agent_rl.jsonl asks it as often, so agentic RL
@@ -43,9 +44,9 @@ CHAIN_QUESTIONS = {
 }
 # Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in a handful of rows, a cold
 # start: a model that never saw it answers with the birth date after one call and RL has nothing to reinforce; one
-# that saw it some fifteen times gets it right sometimes, and agentic RL learns it from those rollouts (with a tenth of the
-# chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; docs/results.md). The held-out
-# tasks and the RL prompts ask all three alike.
+# that saw it some fifteen times gets it right sometimes, and agentic RL learns it from those rollouts (with a tenth
+# of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; docs/results.md). The
+# held-out tasks and the RL prompts ask all three alike.
 CHAINS = ("age", "weekday", "date_after")
 DATE_AFTER_SFT_SHARE = 0.02
 THINKING_OFF_SHARE = 1 / 3

