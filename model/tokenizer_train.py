@@ -181,9 +181,11 @@ def _complete_chars(tok: Tokenizer, chars) -> Tokenizer:
 
     A character the corpus never showed stays split into its UTF-8 bytes, and two characters that share their leading
     bytes (二 and 五 are E4 BA 8C and E4 BA 94) then differ in one byte token only: a small model copying 星期二 from a
-    tool result writes 星期五. Each appended merge joins two pieces inside one character, so it cannot change how any
-    text that was already whole tokenizes, nor join bytes across characters (a character's pieces start with a
-    leading byte, and a boundary pair starts with a continuation byte)."""
+    tool result writes 星期五. Each appended merge joins two pieces inside one character, so it cannot change how text
+    whose characters were single tokens already tokenizes, nor join bytes across characters (a character's pieces
+    start with a leading byte, and a boundary pair starts with a continuation byte). A character is made whole on its
+    own; a learned merge across a character boundary (byte-level BPE learns a few, e.g. "{" with the first bytes of
+    "…") still outranks the appended ones in that context."""
     for char in sorted(set(chars)):
         if len(tok.pre_tokenizer.pre_tokenize_str(char)) != 1:
             continue  # cut up before BPE (a digit run, say): no merge could make it whole

@@ -195,9 +195,12 @@ def test_required_chars_become_single_tokens(tiny_corpus_path, tmp_path):
     assert whole.decode(whole.encode(text).ids) == text
     pieces = [whole.id_to_token(i) for i in whole.encode("星期二").ids]
     assert len(pieces) == 3 and whole.encode("二").ids[0] != whole.encode("五").ids[0]
-    # appended after the learned merges: ids of the first tokenizer unchanged, text without those chars alike
+    # appended after the learned merges: ids and merge order of the first tokenizer unchanged, so text whose
+    # characters were whole already tokenizes alike (here: the corpus lines without the added characters)
     assert all(whole.token_to_id(t) == i for t, i in plain.get_vocab().items())
     assert whole.get_vocab_size() > plain.get_vocab_size()
+    plain_merges = json.loads(plain.to_str())["model"]["merges"]
+    assert json.loads(whole.to_str())["model"]["merges"][:len(plain_merges)] == plain_merges
     for line in list(iter_texts(tiny_corpus_path))[:50]:
         if not any(ch in line for ch in "二五✓星期"):
             assert whole.encode(line).ids == plain.encode(line).ids

@@ -119,3 +119,5 @@ def test_training_chars_read_training_files_only(out):
     assert all(ord(ch) > 127 for ch in chars) and list(chars) == sorted(set(chars))
     for ch in "二五✓多":  # weekday names, option marks, arithmetic problems
         assert ch in chars
+    # a character only a held-out file uses (the new identity's held-out phrasings) stays out
+    assert "吧" in (out / "lora_identity_heldout.jsonl").read_text(encoding="utf-8") and "吧" not in chars
