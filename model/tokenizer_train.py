@@ -186,15 +186,13 @@ def _complete_chars(tok: Tokenizer, chars) -> Tokenizer:
     start with a leading byte, and a boundary pair starts with a continuation byte). A character is made whole on its
     own; a learned merge across a character boundary (byte-level BPE learns a few, e.g. "{" with the first bytes of
     "…") still outranks the appended ones in that context."""
+    data = json.loads(tok.to_str())
+    vocab, merges = data["model"]["vocab"], data["model"]["merges"]
     for char in sorted(set(chars)):
-        if len(tok.pre_tokenizer.pre_tokenize_str(char)) != 1:
-            continue  # cut up before BPE (a digit run, say): no merge could make it whole
         while len(ids := tok.encode(char).ids) > 1:
             first, second = tok.id_to_token(ids[0]), tok.id_to_token(ids[1])
-            data = json.loads(tok.to_str())
-            vocab = data["model"]["vocab"]
             vocab.setdefault(first + second, len(vocab))
-            data["model"]["merges"].append([first, second])
+            merges.append([first, second])
             tok = Tokenizer.from_str(json.dumps(data, ensure_ascii=False))
     return tok
 

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+from dataset.jsonl_files import read_jsonl
 from dataset.world.choice_reason import build_choice_reason
 from dataset.world.common import seeded_rng
 from dataset.world.dpo import build_dpo
@@ -37,11 +38,8 @@ def training_chars(world_dir) -> str:
     """Every non-ASCII character of the world's training files, in code-point order: the quickstart's tokenizer
     learns its merges on pretraining and chat text, and makes each of these one token even where that text lacks it
     (the arithmetic problems' and weekdays' characters, the option marks)."""
-    chars = set()
-    for name in TRAINING_FILES:
-        with open(Path(world_dir) / name, encoding="utf-8") as f:
-            for line in f:
-                chars.update(ch for ch in json.dumps(json.loads(line), ensure_ascii=False) if ord(ch) > 127)
+    chars = {ch for name in TRAINING_FILES for row in read_jsonl(Path(world_dir) / name)
+             for ch in json.dumps(row, ensure_ascii=False) if ord(ch) > 127}
     return "".join(sorted(chars))
 
 
