@@ -6,7 +6,7 @@ name contains a value: an answer is scored by finding the value in the reply, wh
 import random
 
 from dataset.world.common import seeded_rng
-from dataset.world.templates import BIO_TEMPLATES
+from dataset.world.templates import BIO_QUESTION_WH, BIO_QUESTION_WH_LEAD, BIO_TEMPLATES
 
 LANGS = ("zh", "en")
 
@@ -177,6 +177,16 @@ def answer_sentence(person: dict, attr: str, lang: str, value: str | None = None
     name = person_name(person, lang)
     v = person[attr][lang] if value is None else value
     return _capitalize(template.format(n=name, p=_possessive(name), v=v))
+
+
+def bio_question(template: str, lang: str, attr: str) -> str:
+    """A bio template turned into a question template about its value: "{n} attended {v}." → "{n} attended which
+    university?"."""
+    lead = template.startswith("{v}")
+    wh = (BIO_QUESTION_WH_LEAD[lang] if lead else {}).get(attr, BIO_QUESTION_WH[lang][attr])
+    if lead and lang == "en":
+        wh = wh[0].upper() + wh[1:]
+    return template.replace("{v}", wh)[:-1] + ("？" if lang == "zh" else "?")
 
 
 def render_question(template: str, person: dict, lang: str) -> str:

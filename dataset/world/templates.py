@@ -5,33 +5,45 @@ sentence it read in pretraining.  Each dict is keyed by language ("zh", "en").
 """
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Bio sentence templates: 5 per attribute per language.  {n} = subject (name or pronoun), {p} = possessive
+# Bio sentence templates: 7 per attribute per language.  {n} = subject (name or pronoun), {p} = possessive
 # ("Zhang Wei's" / "his"; English only), {v} = the value.  Template 0 is the CANONICAL wording: every answer in SFT,
 # DPO and the held-out files restates the fact with it, so answering equals continuing a sentence seen in pretraining.
+# The last two of each list carry further words for the attribute (故乡, 高校, 聘用, birthplace, hired, …): a word
+# that no training text contains means nothing to a model trained from scratch, so the world's text teaches every
+# word a question about a fact may use, while the held-out question wordings themselves stay unseen (tests).
 # ---------------------------------------------------------------------------------------------------------------------
 BIO_TEMPLATES = {
     "zh": {
-        "birth_date": ["{n}出生于{v}。", "{n}生于{v}。", "{v}，{n}出生了。", "{n}是{v}出生的。", "{n}的出生日期是{v}。"],
-        "birth_city": ["{n}出生在{v}。", "{n}的家乡是{v}。", "{n}是在{v}出生的。", "{n}来自{v}。", "{v}是{n}的出生地。"],
-        "university": ["{n}毕业于{v}。", "{n}曾就读于{v}。", "{n}在{v}完成了学业。", "{n}是{v}的毕业生。", "{n}的母校是{v}。"],
-        "major": ["{n}的专业是{v}。", "{n}主修{v}。", "{n}在大学里学习{v}。", "{n}读的是{v}专业。", "{v}是{n}的专业方向。"],
-        "employer": ["{n}在{v}上班。", "{n}就职于{v}。", "{n}是{v}的员工。", "{n}受雇于{v}。", "{v}是{n}的雇主。"],
-        "work_city": ["{n}在{v}工作。", "{n}的工作地点在{v}。", "{n}目前在{v}工作和生活。", "{n}每天在{v}忙于工作。",
-                      "{v}是{n}工作的城市。"],
+        "birth_date": ["{n}出生于{v}。", "{n}生于{v}。", "{v}，{n}出生了。", "{n}是{v}出生的。", "{n}的出生日期是{v}。", "{n}的生日是{v}。",
+                       "{n}是{v}生的。"],
+        "birth_city": ["{n}出生在{v}。", "{n}的家乡是{v}。", "{n}是在{v}出生的。", "{n}来自{v}。", "{v}是{n}的出生地。", "{n}的故乡是{v}。",
+                       "{n}是{v}人。"],
+        "university": ["{n}毕业于{v}。", "{n}曾就读于{v}。", "{n}在{v}完成了学业。", "{n}是{v}的毕业生。", "{n}的母校是{v}。", "{n}就读的高校是{v}。",
+                       "{v}培养了{n}。"],
+        "major": ["{n}的专业是{v}。", "{n}主修{v}。", "{n}在大学里学习{v}。", "{n}读的是{v}专业。", "{v}是{n}的专业方向。", "{n}的研究领域是{v}。",
+                  "{n}在大学里的学科是{v}。"],
+        "employer": ["{n}在{v}上班。", "{n}就职于{v}。", "{n}是{v}的员工。", "{n}受雇于{v}。", "{v}是{n}的雇主。", "{n}效力于{v}。",
+                     "{v}聘用了{n}。"],
+        "work_city": ["{n}在{v}工作。", "{n}的工作地点在{v}。", "{n}目前在{v}工作和生活。", "{n}每天在{v}忙于工作。", "{v}是{n}工作的城市。",
+                      "{n}在{v}办公。", "{n}的职业生涯是在{v}展开的。"],
     },
     "en": {
         "birth_date": ["{n} was born on {v}.", "{n} came into the world on {v}.", "{p} date of birth is {v}.",
-                       "On {v}, {n} was born.", "{n} arrived on {v}."],
-        "birth_city": ["{n} was born in {v}.", "{p} hometown is {v}.", "{n} comes from {v}.", "{n} is a native of {v}.",
-                       "{v} is where {n} was born."],
+                       "On {v}, {n} was born.", "{n} arrived on {v}.", "{p} birthday is {v}.", "{v} marks {p} birth."],
+        "birth_city": ["{n} was born in {v}.", "{p} hometown is {v}.", "{n} comes from {v}.",
+                       "{n} is a native of {v}.", "{v} is where {n} was born.", "{p} birthplace is {v}.",
+                       "{n} was born and raised in {v}."],
         "university": ["{n} graduated from {v}.", "{n} studied at {v}.", "{n} is a graduate of {v}.",
-                       "{n} earned a degree at {v}.", "{p} alma mater is {v}."],
-        "major": ["{n} majored in {v}.", "{n} studied {v} in college.", "{p} major was {v}.", "{n} chose to study {v}.",
-                  "{n} focused on {v} at university."],
+                       "{n} earned a degree at {v}.", "{p} alma mater is {v}.", "{n} attended {v}.",
+                       "{n} went to college at {v}."],
+        "major": ["{n} majored in {v}.", "{n} studied {v} in college.", "{p} major was {v}.",
+                  "{n} chose to study {v}.", "{n} focused on {v} at university.", "{n} specialized in {v}.",
+                  "{p} field of study was {v}."],
         "employer": ["{n} works for {v}.", "{n} is employed by {v}.", "{n} has a job at {v}.", "{p} employer is {v}.",
-                     "{n} is on the staff of {v}."],
+                     "{n} is on the staff of {v}.", "{n} was hired by {v}.", "{n} holds a position at {v}."],
         "work_city": ["{n} works in {v}.", "{p} office is in {v}.", "{n} is based in {v} for work.",
-                      "{n} commutes to work in {v}.", "{v} is the city where {n} works."],
+                      "{n} commutes to work in {v}.", "{v} is the city where {n} works.",
+                      "{p} workplace is located in {v}.", "{n} holds a job in {v}."],
     },
 }
 
@@ -111,6 +123,17 @@ TOOL_QUESTIONS = {
                       "Look up the city {n} works in.", "In which city does {n} work?", "What city is {p} office in?"],
     },
 }
+
+# What stands for the value when a bio sentence is turned into a question about it ("{n}的故乡是{v}。" → "{n}的故乡是
+# 哪座城市？", "{n} was hired by {v}." → "{n} was hired by which company?"); the tool rows ask about facts in every bio
+# wording (see bio_question).  "lead" replaces a value that opens the sentence.
+BIO_QUESTION_WH = {
+    "zh": {"birth_date": "哪一天", "birth_city": "哪座城市", "university": "哪所大学", "major": "什么",
+           "employer": "哪家公司", "work_city": "哪座城市"},
+    "en": {"birth_date": "which day", "birth_city": "which city", "university": "which university",
+           "major": "what subject", "employer": "which company", "work_city": "which city"},
+}
+BIO_QUESTION_WH_LEAD = {"zh": {"birth_city": "哪里", "work_city": "哪里"}, "en": {}}
 
 # How Q&A pairs are written inside the pretrain corpus: as plain text, and as ChatML turns.  Upstream MiniMind's
 # pretrain_hq.jsonl likewise carries dialogue between <|im_start|>/<|im_end|> markers.  A few SFT steps do not carry

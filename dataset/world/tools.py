@@ -7,9 +7,9 @@
     assistant: <answer>\\n11\\n</answer>
 
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
-combinations stay unseen; weekdays and dates through days_after), one fact about a person (echo wordings and the
-tool rows' own TOOL_QUESTIONS; the held-out paraphrase wordings stay unseen), two-step chains (look up a
-birth date, then compute an age or a weekday; in 1 of 50 chains the date some days later) and prompts that need no
+combinations stay unseen; weekdays and dates through days_after), one fact about a person (echo wordings, the
+tool rows' own TOOL_QUESTIONS and every bio sentence as a question; the held-out paraphrase wordings stay unseen),
+two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 49 chains the date some days later) and prompts that need no
 tool, answered directly though tools are offered; a tenth offer no tools and are answered directly. Facts and chains
 ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model learns to copy the name it is asked
 about into the call. A third of the rows switch thinking off (an empty think block) so both template modes are
@@ -25,11 +25,11 @@ shown, the skill the held-out questions test), with the ground truth as upstream
 from dataset.tool_messages import tools_block
 from dataset.world.common import msg, seeded_rng
 from dataset.world.identity import BASE_IDENTITY
-from dataset.world.people import (ATTRIBUTES, CITIES, LANGS, answer_sentence, make_people, person_name,
-                                  render_question)
+from dataset.world.people import (ATTRIBUTES, CITIES, LANGS, answer_sentence, bio_question, make_people,
+                                  person_name, render_question)
 from dataset.world.reasoning import (LAST_YEAR, REASON_KINDS, direct_reply, reasoning_tool_call, render_reason,
                                      split_reason_keys)
-from dataset.world.templates import (ECHO_QUESTIONS, GREETINGS, TOOL_QUESTIONS, TRANSLATE_TO_EN,
+from dataset.world.templates import (BIO_TEMPLATES, ECHO_QUESTIONS, GREETINGS, TOOL_QUESTIONS, TRANSLATE_TO_EN,
                                      TRANSLATE_TO_EN_ANSWER, TRANSLATE_TO_ZH, TRANSLATE_TO_ZH_ANSWER)
 from toolcall.world import world_toolbox
 
@@ -44,11 +44,13 @@ CHAIN_QUESTIONS = {
 }
 # Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in a handful of rows, a cold
 # start: a model that never saw it answers with the birth date after one call and RL has nothing to reinforce; one
-# that saw it some fifteen times gets it right sometimes, and agentic RL learns it from those rollouts (with a tenth
+# that saw it a dozen times gets it right sometimes, and agentic RL learns it from those rollouts (with a tenth
 # of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; docs/results.md). The
 # held-out tasks and the RL prompts ask all three alike.
 CHAINS = ("age", "weekday", "date_after")
-DATE_AFTER_SFT_SHARE = 0.02
+# Every 39th chain row (15 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
+# move the cold start a lot; odd, so that both languages take turns.
+DATE_AFTER_SFT_EVERY = 49
 THINKING_OFF_SHARE = 1 / 3
 # Share of the arithmetic rows whose numbers range far beyond the reasoning problems': with the tool doing the
 # arithmetic, the model's job is to copy the numbers into the expression, and numbers it cannot have memorised
@@ -58,6 +60,12 @@ WIDE_SHARE = 0.5
 # over teach their names as likely outputs, and a held-out person's name then gets "completed" into a trained one
 # ("Lin Yuexia" → "Lin Jiazi"); a call about someone seen nowhere else can only be right by copying.
 DIRECTORY_SHARE = 1.0
+
+# The wordings of the single-fact rows: the echo questions, the tool rows' own, and every bio sentence turned into a
+# question, so that each word the bios tie to an attribute also leads to that attribute in a call.
+FACT_WORDINGS = {lang: {attr: list(dict.fromkeys(ECHO_QUESTIONS[lang][attr] + TOOL_QUESTIONS[lang][attr]
+                                                 + [bio_question(t, lang, attr) for t in BIO_TEMPLATES[lang][attr]]))
+                        for attr in ATTRIBUTES} for lang in LANGS}
 
 
 def wide_key(kind: str, rng, held_out: set) -> tuple:
@@ -240,7 +248,7 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
     train_keys, heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
     held_out = {(kind, key) for kind, keys in heldout_keys.items() for key in keys}
     rng = seeded_rng(seed, "tool_sft")
-    rows = []
+    rows, n_chains = [], 0
     for i in range(n_sft):
         lang, off = LANGS[i % 2], rng.random() < THINKING_OFF_SHARE
         slot = (i // 2) % 10
@@ -250,11 +258,11 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
             chat, _ = calc_chat(box, kind, key, lang, rng, off)
         elif slot < 6:
             person, attr = askable(rng), rng.choice(ATTRIBUTES)
-            question = render_question(rng.choice(ECHO_QUESTIONS[lang][attr] + TOOL_QUESTIONS[lang][attr]), person,
-                                       lang)
+            question = render_question(rng.choice(FACT_WORDINGS[lang][attr]), person, lang)
             chat = lookup_chat(box, person, attr, lang, question, off)
         elif slot < 8:
-            kind = "date_after" if rng.random() < DATE_AFTER_SFT_SHARE else rng.choice(("age", "weekday"))
+            n_chains += 1
+            kind = "date_after" if n_chains % DATE_AFTER_SFT_EVERY == 0 else rng.choice(("age", "weekday"))
             chat, _ = chain_chat(box, askable(rng), kind, lang, rng, off)
         elif slot < 9:
             chat = no_tool_chat(box, lang, rng, off)

@@ -33,6 +33,28 @@ def test_paraphrase_wording_is_never_trained(out, world):
                 assert fragment not in bio_text, (template, fragment)
 
 
+# The words the paraphrases lean on (as the question has it, as a bio sentence has it): the bios in the pretraining
+# text teach each for its attribute, so the paraphrases are unseen wordings, not unseen words.
+PARAPHRASE_WORDS = {
+    "zh": {"birth_date": [("生日", "生日")], "birth_city": [("故乡", "故乡"), ("哪里人", "人。")],
+           "university": [("高校", "高校"), ("培养", "培养")], "major": [("学科", "学科"), ("领域", "领域")],
+           "employer": [("效力", "效力"), ("聘用", "聘用")], "work_city": [("办公", "办公"), ("职业生涯", "职业生涯")]},
+    "en": {"birth_date": [("birthday", "birthday")], "birth_city": [("birthplace", "birthplace")],
+           "university": [("attend", "attended"), ("go to college", "went to college")],
+           "major": [("field of study", "field of study"), ("specialize", "specialized")],
+           "employer": [("hired", "hired"), ("position", "position")],
+           "work_city": [("workplace", "workplace"), ("hold a job", "holds a job")]},
+}
+
+
+def test_the_words_of_the_paraphrases_are_taught_by_the_bios_of_their_attribute():
+    for lang in LANGS:
+        for attr in ATTRIBUTES:
+            questions, bios = " ".join(PARAPHRASE_QUESTIONS[lang][attr]), " ".join(BIO_TEMPLATES[lang][attr])
+            for in_question, in_bio in PARAPHRASE_WORDS[lang][attr]:
+                assert in_question in questions and in_bio in bios, (lang, attr, in_question, in_bio)
+
+
 def test_qa_heldout_is_balanced_true_and_about_test_people(out, world):
     rows = read_jsonl(out / "qa_heldout.jsonl")
     by_name = {p["name_" + lang]: p for p in world["people"] for lang in LANGS}

@@ -3,8 +3,11 @@ tool returns, answers are right, and nothing held out leaks into training rows."
 import random
 
 from dataset.validate import validate_sft
+from dataset.world.people import ATTRIBUTES, LANGS, bio_question, render_question
 from dataset.world.reasoning import (REASON_KINDS, REASON_TOOL, build_reason, reasoning_tool_call, render_reason,
                                      split_reason_keys)
+from dataset.world.templates import BIO_TEMPLATES
+from dataset.world.tools import DATE_AFTER_SFT_EVERY, FACT_WORDINGS
 from toolcall.world import directory_of, world_toolbox
 from world_helpers import generated, out, people_of, read_jsonl, world  # noqa: F401  (fixtures)
 
@@ -33,6 +36,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     directory_names = names([p for p in world["directory"] if p["split"] == "directory"])
     agent_only = names([p for p in world["directory"] if p["split"] == "agent_directory"])
     asked_directory, chain_tools = 0, {"calculator": 0, "weekday": 0, "days_after": 0}
+    fact_questions = set()
     for r in rows:
         conv = r["conversations"]
         assert validate_sft(r) is None
@@ -58,6 +62,8 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
             assert conv[-1]["content"] == f"<answer>\n{pairs[1][2]}\n</answer>"
         else:
             kinds[pairs[0][0]] += 1
+            if pairs[0][0] == "lookup_person":
+                fact_questions.add(question)
             # the answer is the tool's result itself, never a sentence the model could complete from memory
             assert conv[-1]["content"] == f"<answer>\n{pairs[0][2]}\n</answer>"
     # arithmetic: counts, years and money through the calculator, weekdays and dates (2 of 6 kinds) through days_after
@@ -65,9 +71,16 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     assert 250 < kinds["days_after"] < 350
     assert {k: kinds[k] for k in ("lookup_person", "chain", "none", "no_tools_offered")} == {
         "lookup_person": 900, "chain": 600, "none": 300, "no_tools_offered": 300}
-    # a handful of chains go on to days_after (a date some days after the birth): a cold start for agentic RL
-    assert 5 <= chain_tools["days_after"] <= 30 and min(chain_tools.values()) == chain_tools["days_after"]
+    # a fixed handful of chains go on to days_after (a date some days after the birth): a cold start for agentic RL
+    assert chain_tools["days_after"] == 600 // DATE_AFTER_SFT_EVERY == 12
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
+    # fact questions come in the bios' own words too: the question forms of the bio templates are asked (some five
+    # times each, so a draw may miss one or two)
+    people = world["directory"]
+    bio_worded = {(lang, bio_question(t, lang, attr)) for lang in LANGS for attr in ATTRIBUTES
+                  for t in BIO_TEMPLATES[lang][attr]}
+    seen = {(lang, w) for lang, w in bio_worded if any(render_question(w, p, lang) in fact_questions for p in people)}
+    assert len(seen) >= 0.95 * len(bio_worded) == 0.95 * 84
     # directory-only people appear in no other world file
     other = (out / "pretrain.jsonl").read_text(encoding="utf-8") + (out / "sft.jsonl").read_text(encoding="utf-8")
     assert len(directory_names) == 2000 and len(agent_only) == 600  # 1,000 and 300 people, zh and en names
@@ -130,3 +143,15 @@ def test_the_reasoning_tool_call_answers_every_problem_in_both_languages():
                 _question, _steps, answer = render_reason(kind, key, lang, rng)
                 tool, arguments = reasoning_tool_call(kind, key, lang)
                 assert tool == REASON_TOOL[kind] and box.run(tool, arguments) == answer, (kind, key, lang)
+
+
+def test_bio_question_turns_a_bio_sentence_into_a_question_about_its_value():
+    assert bio_question("{n} went to college at {v}.", "en", "university") == "{n} went to college at which university?"
+    assert bio_question("{v} marks {p} birth.", "en", "birth_date") == "Which day marks {p} birth?"
+    assert bio_question("{n}的故乡是{v}。", "zh", "birth_city") == "{n}的故乡是哪座城市？"
+    assert bio_question("{v}是{n}的出生地。", "zh", "birth_city") == "哪里是{n}的出生地？"
+    assert bio_question("{n}读的是{v}专业。", "zh", "major") == "{n}读的是什么专业？"
+    for lang in LANGS:
+        for attr in ATTRIBUTES:  # no duplicate wordings, and the value placeholder never survives
+            words = FACT_WORDINGS[lang][attr]
+            assert len(words) == len(set(words)) >= 12 and not any("{v}" in w for w in words)
