@@ -22,7 +22,8 @@ Why it looks the way it does:
   * a small model needs many sightings of each fact, so the pretrain corpus is kept small (it is seen many times);
   * Q&A text for the train half inside the pretrain corpus teaches answering from facts read in bios, which carries
     over to the held-out half;
-  * "echo" questions reuse the bio wording (name first), "paraphrase" questions do not -- both are reported;
+  * "echo" questions reuse the bio wording (name first), "paraphrase" questions do not -- both are reported; the
+    words a paraphrase leans on (故乡, hired, …) do occur in the bios, since no model understands a word it never read;
   * answers are full sentences worded like the bios, so a model that stored the fact can answer by continuing.
 
 Everything is deterministic: all randomness comes from random.Random objects seeded with "{seed}:{purpose}" strings
