@@ -9,11 +9,11 @@
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
 combinations stay unseen; weekdays and dates through days_after), one fact about a person (echo wordings, the
 tool rows' own TOOL_QUESTIONS and every bio sentence as a question; the held-out paraphrase wordings stay unseen),
-two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 49 chains the date some days later) and prompts that need no
-tool, answered directly though tools are offered; a tenth offer no tools and are answered directly. Facts and chains
-ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model learns to copy the name it is asked
-about into the call. A third of the rows switch thinking off (an empty think block) so both template modes are
-trained.
+two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 49 chains the date some days
+later) and prompts that need no tool, answered directly though tools are offered; a tenth offer no tools and are
+answered directly. Facts and chains ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model
+learns to copy the name it is asked about into the call. A third of the rows switch thinking off (an empty think
+block) so both template modes are trained.
 
 tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts, a third of them of a kind few
 tool_sft rows show (the birth date, then the date some days after it; agent_rl.jsonl asks it as often, so agentic RL
@@ -48,7 +48,7 @@ CHAIN_QUESTIONS = {
 # of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; docs/results.md). The
 # held-out tasks and the RL prompts ask all three alike.
 CHAINS = ("age", "weekday", "date_after")
-# Every 39th chain row (15 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
+# Every 49th chain row (12 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
 # move the cold start a lot; odd, so that both languages take turns.
 DATE_AFTER_SFT_EVERY = 49
 THINKING_OFF_SHARE = 1 / 3
