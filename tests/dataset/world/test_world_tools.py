@@ -80,7 +80,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     bio_worded = {(lang, bio_question(t, lang, attr)) for lang in LANGS for attr in ATTRIBUTES
                   for t in BIO_TEMPLATES[lang][attr]}
     seen = {(lang, w) for lang, w in bio_worded if any(render_question(w, p, lang) in fact_questions for p in people)}
-    assert len(seen) >= 0.95 * len(bio_worded) == 0.95 * 84
+    assert len(bio_worded) == 84 and len(seen) >= 0.95 * len(bio_worded)
     # directory-only people appear in no other world file
     other = (out / "pretrain.jsonl").read_text(encoding="utf-8") + (out / "sft.jsonl").read_text(encoding="utf-8")
     assert len(directory_names) == 2000 and len(agent_only) == 600  # 1,000 and 300 people, zh and en names
