@@ -91,36 +91,51 @@ PARAPHRASE_QUESTIONS = {
 
 # Further wordings for the tool-use rows only (tool_sft.jsonl), so that a question is mapped onto lookup_person's
 # attribute by its meaning rather than by two fixed phrasings. They are neither echo nor paraphrase wordings: the
-# paraphrase wordings stay unseen by every training file, tool rows included (tests enforce this).
+# paraphrase wordings stay unseen by every training file, tool rows included (tests enforce this). The last two of
+# each list ask with the question words and nouns a user reaches for ("Where … from?", "Where did … study?", 哪家企业,
+# 什么地方的人): a small model picks the attribute by the words of the question, and one that has only seen "born"
+# with "When" answers "Where was … born?" with the birth date (docs/results.md, "Question words").
 TOOL_QUESTIONS = {
     "zh": {
         "birth_date": ["{n}的生日是哪天？", "{n}是什么时候出生的？", "告诉我{n}的出生日期。", "查一下{n}哪天出生。",
-                       "{n}生于何年何月何日？", "你知道{n}的出生日期吗？"],
+                       "{n}生于何年何月何日？", "你知道{n}的出生日期吗？",
+                       "{n}是哪年出生的？", "{n}的生日在哪一天？"],
         "birth_city": ["{n}的出生地是哪里？", "{n}老家在哪座城市？", "{n}是在哪座城市出生的？", "告诉我{n}的出生城市。",
-                       "查一下{n}在哪里出生。", "{n}出生的城市是哪座？"],
+                       "查一下{n}在哪里出生。", "{n}出生的城市是哪座？",
+                       "{n}是什么地方的人？", "{n}是从哪座城市来的？"],
         "university": ["{n}是哪所大学的毕业生？", "{n}的母校是哪所大学？", "{n}在哪所大学读的书？", "告诉我{n}的母校。",
-                       "查一下{n}读的是哪所大学。", "{n}大学是在哪里念的？"],
+                       "查一下{n}读的是哪所大学。", "{n}大学是在哪里念的？",
+                       "{n}在哪里上的大学？", "{n}读的是哪所学校？"],
         "major": ["{n}学的是什么专业？", "{n}主修什么？", "{n}在大学里学什么？", "告诉我{n}的专业。",
-                  "查一下{n}读的是什么专业。", "{n}的专业方向是什么？"],
+                  "查一下{n}读的是什么专业。", "{n}的专业方向是什么？",
+                  "{n}在大学学的是什么？", "{n}研究的是什么学科？"],
         "employer": ["{n}在哪家单位工作？", "{n}的雇主是谁？", "{n}受雇于哪家公司？", "告诉我{n}的工作单位。",
-                     "查一下{n}是哪家公司的员工。", "{n}是哪家公司的员工？"],
+                     "查一下{n}是哪家公司的员工。", "{n}是哪家公司的员工？",
+                     "{n}在哪家企业工作？", "{n}是哪家企业的员工？"],
         "work_city": ["{n}的工作地点在哪里？", "{n}工作的城市是哪座？", "告诉我{n}在哪座城市工作。", "查一下{n}的工作城市。",
-                      "{n}每天在哪座城市工作？", "{n}目前在哪座城市工作和生活？"],
+                      "{n}每天在哪座城市工作？", "{n}目前在哪座城市工作和生活？",
+                      "{n}在哪里工作？", "{n}上班的城市是哪座？"],
     },
     "en": {
         "birth_date": ["What is {p} date of birth?", "When was {n} born?", "Tell me the birth date of {n}.",
-                       "Look up when {n} was born.", "On what day was {n} born?", "What day was {n} born on?"],
+                       "Look up when {n} was born.", "On what day was {n} born?", "What day was {n} born on?",
+                       "When did {n} come into the world?", "What is the birthday of {n}?"],
         "birth_city": ["What is {p} hometown?", "In which city was {n} born?", "Tell me the birth city of {n}.",
-                       "Look up the city where {n} was born.", "What city does {n} come from?", "Which city is {n} from?"],
+                       "Look up the city where {n} was born.", "What city does {n} come from?", "Which city is {n} from?",
+                       "Where is {n} from?", "Where did {n} grow up?"],
         "university": ["What university did {n} graduate from?", "What is {p} alma mater?",
                        "Tell me the university of {n}.", "Look up the university {n} graduated from.",
-                       "What school is {n} a graduate of?", "Which university is {n} a graduate of?"],
+                       "What school is {n} a graduate of?", "Which university is {n} a graduate of?",
+                       "Where did {n} study?", "Which school did {n} go to?"],
         "major": ["What did {n} study in college?", "What is {p} major?", "What was {p} major?",
-                  "Tell me the major of {n}.", "Look up what {n} majored in.", "Which subject did {n} study?"],
+                  "Tell me the major of {n}.", "Look up what {n} majored in.", "Which subject did {n} study?",
+                  "What did {n} major in?", "What field did {n} study?"],
         "employer": ["Who is {p} employer?", "Which company does {n} work for?", "Tell me the employer of {n}.",
-                     "Look up the company {n} works for.", "What company employs {n}?", "Where is {n} employed?"],
+                     "Look up the company {n} works for.", "What company employs {n}?", "Where is {n} employed?",
+                     "Which company did {n} join?", "Who employs {n}?"],
         "work_city": ["Which city does {n} work in?", "What is {p} work city?", "Tell me the city where {n} works.",
-                      "Look up the city {n} works in.", "In which city does {n} work?", "What city is {p} office in?"],
+                      "Look up the city {n} works in.", "In which city does {n} work?", "What city is {p} office in?",
+                      "Where is {n} based for work?", "Which city is {n} working in?"],
     },
 }
 
