@@ -211,7 +211,7 @@ def test_accumulation_is_normalized_by_supervised_tokens(tmp_path, tiny_tokenize
     if optimizer == "adamw":
         well_conditioned_adamw(monkeypatch)
         extra = ["--learning_rate", 1.0]  # with eps 1 the update is ≈ g/(1+|g|): a token-weighting error shows
-    if optimizer == "sgd":
+    else:
         sgd_instead_of_adamw(monkeypatch)
         extra = ["--learning_rate", 1.0, "--grad_clip", 0]  # params move by exactly -grad
     params = {}
