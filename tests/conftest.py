@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import runpy
 import sys
 
 import pytest
@@ -86,3 +87,19 @@ def no_tool_tokenizer_dir(tmp_path_factory, tiny_tokenizer_dir):
             text = text.replace(f"<{tag}>", f"<reserved_{tag}>").replace(f"</{tag}>", f"</reserved_{tag}>")
         (folder / name).write_text(text, encoding="utf-8")
     return str(folder)
+
+
+@pytest.fixture
+def refusal(monkeypatch, capsys):
+    """Runs a top-level script as `python SCRIPT ARGS…` would, in this process (no second interpreter and torch
+    import, seconds each), for command lines that must stop before training: returns what the script said on its
+    way out (the SystemExit message and stderr). Any other exception fails the test, as a traceback would."""
+    def run(script, *argv):
+        monkeypatch.setattr(sys, "argv", [script, *map(str, argv)])
+        monkeypatch.chdir(REPO_ROOT)
+        with pytest.raises(SystemExit) as stop:
+            runpy.run_path(os.path.join(REPO_ROOT, script), run_name="__main__")
+        code = stop.value.code
+        assert code not in (0, None), f"{script} {' '.join(map(str, argv))} exited successfully"
+        return (code if isinstance(code, str) else "") + capsys.readouterr().err
+    return run

@@ -29,7 +29,7 @@ def main():
                         help="marker file: if it does not exist yet, rank 1 creates it and dies at --crash_at")
     parser.add_argument("--crash_at", type=int, default=0, help="the micro-batch (1-based) rank 1 dies at")
     parser.add_argument("--freeze_at", type=int, default=0,
-                        help="the micro-batch (1-based) at which rank 1 stops itself (SIGSTOP): a frozen peer")
+                        help="the micro-batch (1-based) at which rank 1 hangs (sleeps without end): a frozen peer")
     args = parser.parse_args()
     if args.sgd:
         engine.build_optimizer = lambda model, lr, weight_decay, device: torch.optim.SGD(model.parameters(), lr=lr)
@@ -61,7 +61,7 @@ def main():
     model = run.build_model(vocab_size=len(tok))
     loss_fn = None
     if args.freeze_at and run.rank == 1:
-        import signal
+        import time
 
         from trainer.losses import CausalLMLoss
 
@@ -71,7 +71,9 @@ def main():
             def __call__(self, model, batch):
                 Freeze.calls += 1
                 if Freeze.calls == args.freeze_at:
-                    os.kill(os.getpid(), signal.SIGSTOP)
+                    # a hang, not SIGSTOP: a stopped process ignores torchrun's SIGTERM and costs its 30 s grace
+                    # before SIGKILL; to rank 0 both are a peer that never reaches the next collective
+                    time.sleep(10 ** 6)
                 return super().__call__(model, batch)
 
         loss_fn = Freeze()

@@ -219,7 +219,7 @@ def test_resume_on_another_number_of_processes(tmp_path, tiny_tokenizer_dir, mon
 
 
 def test_a_frozen_rank_stops_the_run_within_ddp_timeout(tmp_path, tiny_tokenizer_dir):
-    """Rank 1 freezes (SIGSTOP) at its third micro-batch: rank 0's next collective gives up after --ddp_timeout and
+    """Rank 1 hangs at its third micro-batch: rank 0's next collective gives up after --ddp_timeout and
     the run ends with an error instead of hanging."""
     import time
     data = write_pretrain(tmp_path / "pre.jsonl", 24)

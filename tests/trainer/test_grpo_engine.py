@@ -96,8 +96,8 @@ def test_ppo_cli_saves_policy_and_resumes_critic(tmp_path):
      "needs --rollout_api_key"),
     (["--reward_model_path", "/nonexistent/rm"], "--reward_model_path"),
 ])
-def test_bad_flags_are_named(tmp_path, flags, message):
-    check_refused("train_grpo.py", tmp_path, flags, message)
+def test_bad_flags_are_named(tmp_path, flags, message, refusal):
+    check_refused(refusal, "train_grpo.py", tmp_path, flags, message)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -105,16 +105,12 @@ def test_bad_flags_are_named(tmp_path, flags, message):
     (["--lam", "0"], "--lam must be > 0"),
     (["--reward_funcs", "nope"], "unknown reward 'nope'"),
 ])
-def test_bad_ppo_flags_are_named(tmp_path, flags, message):
-    check_refused("train_ppo.py", tmp_path, flags, message)
+def test_bad_ppo_flags_are_named(tmp_path, flags, message, refusal):
+    check_refused(refusal, "train_ppo.py", tmp_path, flags, message)
 
 
-def check_refused(script, tmp_path, flags, message):
+def check_refused(refusal, script, tmp_path, flags, message):
     data = write_prompts(tmp_path / "rl.jsonl")
-    import subprocess
-    proc = subprocess.run([sys.executable, os.path.join(REPO, script), *TINY, "--tokenizer_dir", TOKENIZER,
-                           "--data_path", data, "--out_dir", str(tmp_path), "--from_weight", "none",
-                           "--reward_funcs", "answer,format", *flags], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode != 0
-    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    said = refusal(script, *TINY, "--tokenizer_dir", TOKENIZER, "--data_path", data, "--out_dir", tmp_path,
+                   "--from_weight", "none", "--reward_funcs", "answer,format", *flags)
+    assert message in said, said[-2000:]

@@ -18,7 +18,7 @@ from test_distributed import REPO, child_env  # noqa: E402
 from test_engine import write_pretrain  # noqa: E402
 
 pytestmark = pytest.mark.slow
-KILLS = 20
+KILLS = 10
 
 
 def test_kill_minus_9_during_saves(tmp_path, tiny_tokenizer_dir):

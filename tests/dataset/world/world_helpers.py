@@ -1,5 +1,5 @@
 """Shared fixtures and readers for the tests of dataset/world/: one world (default arguments, seed 0) is generated
-per test module (well under a second) and shared by that module's tests.
+once per test session (a few seconds) and shared by every test that reads it; no test writes into it.
 
 Test modules import the fixtures from here (a conftest.py in this folder would shadow the root one for
 `from conftest import ...` in other test folders).
@@ -26,20 +26,25 @@ JSONL_FILES = [
 ROLES = {"system", "user", "assistant"}
 
 
-@pytest.fixture(scope="module")
+_GENERATED = []  # pytest makes a fixture per module that imports it; this keeps it to one world per session
+
+
+@pytest.fixture(scope="session")
 def generated(tmp_path_factory):
-    out = tmp_path_factory.mktemp("world")
-    start = time.perf_counter()
-    stats = make_world(out, seed=0)
-    return out, stats, time.perf_counter() - start
+    if not _GENERATED:
+        out = tmp_path_factory.mktemp("world")
+        start = time.perf_counter()
+        stats = make_world(out, seed=0)
+        _GENERATED.append((out, stats, time.perf_counter() - start))
+    return _GENERATED[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def out(generated):
     return generated[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(out):
     return json.loads((out / "world.json").read_text(encoding="utf-8"))
 
