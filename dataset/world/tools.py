@@ -25,8 +25,8 @@ shown, the skill the held-out questions test), with the ground truth as upstream
 from dataset.tool_messages import tools_block
 from dataset.world.common import msg, seeded_rng
 from dataset.world.identity import BASE_IDENTITY
-from dataset.world.people import (ATTRIBUTES, CITIES, LANGS, answer_sentence, bio_question, make_people,
-                                  person_name, render_question)
+from dataset.world.people import (ATTRIBUTE_VALUES, ATTRIBUTES, CITIES, LANGS, answer_sentence, bio_question,
+                                  make_people, person_name, render_question)
 from dataset.world.reasoning import (LAST_YEAR, REASON_KINDS, direct_reply, reasoning_tool_call, render_reason,
                                      split_reason_keys)
 from dataset.world.templates import (BIO_TEMPLATES, ECHO_QUESTIONS, GREETINGS, TOOL_QUESTIONS, TRANSLATE_TO_EN,
@@ -244,6 +244,25 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
 
     def askable(r):  # whom a fact or chain row asks about (see DIRECTORY_SHARE)
         return r.choice(directory) if directory and r.random() < DIRECTORY_SHARE else r.choice(train)
+
+    # A small model copies the values it has seen come back from a lookup, not any value: with people drawn at
+    # random, some universities or majors were never a tool result (0-1 of ~900 fact rows) and those are the ones
+    # whose copy fails ("Philosophy" answered as "Physics"). So a fact row picks the VALUE in turn (each value of
+    # the attribute once per round, per language), then a directory person who holds it.
+    holders = {attr: {} for attr in ATTRIBUTE_VALUES}
+    for p in directory:
+        for attr, by_value in holders.items():
+            by_value.setdefault(p[attr]["en"], []).append(p)
+    rounds = {}
+
+    def fact_person(r, attr, lang):
+        if attr not in holders or not directory or r.random() >= DIRECTORY_SHARE:
+            return askable(r)
+        left = rounds.get((lang, attr))
+        if not left:
+            left = rounds[(lang, attr)] = sorted(holders[attr])
+            r.shuffle(left)
+        return r.choice(holders[attr][left.pop()])
     test = [p for p in people if p["split"] == "test"]
     train_keys, heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
     held_out = {(kind, key) for kind, keys in heldout_keys.items() for key in keys}
@@ -257,7 +276,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
             key = wide_key(kind, rng, held_out) if rng.random() < WIDE_SHARE else rng.choice(train_keys[kind])
             chat, _ = calc_chat(box, kind, key, lang, rng, off)
         elif slot < 6:
-            person, attr = askable(rng), rng.choice(ATTRIBUTES)
+            attr = rng.choice(ATTRIBUTES)
+            person = fact_person(rng, attr, lang)
             question = render_question(rng.choice(FACT_WORDINGS[lang][attr]), person, lang)
             chat = lookup_chat(box, person, attr, lang, question, off)
         elif slot < 8:

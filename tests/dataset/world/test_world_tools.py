@@ -3,7 +3,7 @@ tool returns, answers are right, and nothing held out leaks into training rows."
 import random
 
 from dataset.validate import validate_sft
-from dataset.world.people import ATTRIBUTES, LANGS, bio_question, render_question
+from dataset.world.people import ATTRIBUTE_VALUES, ATTRIBUTES, LANGS, bio_question, render_question
 from dataset.world.reasoning import (REASON_KINDS, REASON_TOOL, build_reason, reasoning_tool_call, render_reason,
                                      split_reason_keys)
 from dataset.world.templates import BIO_TEMPLATES
@@ -155,3 +155,20 @@ def test_bio_question_turns_a_bio_sentence_into_a_question_about_its_value():
         for attr in ATTRIBUTES:  # no duplicate wordings, and the value placeholder never survives
             words = FACT_WORDINGS[lang][attr]
             assert len(words) == len(set(words)) >= 12 and not any("{v}" in w for w in words)
+
+
+def test_every_value_comes_back_from_a_lookup_in_both_languages(out):
+    """Fact rows pick the value in turn: every value of every table attribute is a lookup result in at least two
+    single-fact rows per language (drawn at random, some were in none, and those were the values a tool model
+    failed to copy)."""
+    seen = {}
+    for r in read_jsonl(out / "tool_sft.jsonl"):
+        pairs = calls_and_results(r["conversations"])
+        if len(pairs) == 1 and pairs[0][0] == "lookup_person" and pairs[0][1]["attribute"] in ATTRIBUTE_VALUES:
+            lang = "zh" if r["conversations"][1]["content"][0] >= "\u4e00" else "en"
+            key = (pairs[0][1]["attribute"], lang, pairs[0][2])
+            seen[key] = seen.get(key, 0) + 1
+    for attr, table in ATTRIBUTE_VALUES.items():
+        for pair in table:
+            for lang, value in zip(("zh", "en"), pair):
+                assert seen.get((attr, lang, value), 0) >= 2, (attr, lang, value)
