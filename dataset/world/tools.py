@@ -13,8 +13,8 @@ two-step chains (look up a birth date, then compute an age or a weekday; in 1 of
 later) and prompts that need no tool, answered directly though tools are offered; a tenth offer no tools and are
 answered directly. Facts and chains ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model
 learns to copy the name it is asked about into the call; a fact row picks the looked-up value in turn, so every
-value comes back from a lookup (and is copied into an answer) in a fair share of the rows. A third of the rows switch thinking off (an empty think
-block) so both template modes are trained.
+value comes back from a lookup (and is copied into an answer) in a fair share of the rows. A third of the rows
+switch thinking off (an empty think block) so both template modes are trained.
 
 tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts, a third of them of a kind few
 tool_sft rows show (the birth date, then the date some days after it; agent_rl.jsonl asks it as often, so agentic RL

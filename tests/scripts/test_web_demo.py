@@ -230,8 +230,12 @@ def test_real_browser_shows_the_streamed_answer_and_a_tool_turn(demo, tmp_path):
         answer = CALC_ANSWER.replace("RESULT", "42")
         wait.until(lambda d: len(messages(d)) == 4 and answer in messages(d)[3].text)
         turn = messages(driver)[3]
-        for shown in ("工具调用 · calculator", '{"expression": "6*7"}', "工具结果", "42", "思考过程"):
-            assert shown in turn.text
+        # the call's arguments and result are code blocks that can render a moment after the answer's text
+        shown = ("工具调用 · calculator", '{"expression": "6*7"}', "工具结果", "42", "思考过程")
+        try:
+            wait.until(lambda d: all(s in messages(d)[3].text for s in shown))
+        except Exception:
+            raise AssertionError(f"not all of {shown} shown in the tool turn: {turn.text!r}") from None
         folds = turn.find_elements(By.CSS_SELECTOR, "[data-testid='stExpander'] details")
         assert len(folds) == 2 and not any(f.get_attribute("open") for f in folds)  # thinking folded
         assert THOUGHT not in turn.text
