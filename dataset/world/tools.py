@@ -9,7 +9,7 @@
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
 combinations stay unseen; weekdays and dates through days_after), one fact about a person (echo wordings, the
 tool rows' own TOOL_QUESTIONS and every bio sentence as a question; the held-out paraphrase wordings stay unseen),
-two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 49 chains the date some days
+two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 39 chains the date some days
 later) and prompts that need no tool, answered directly though tools are offered; a tenth offer no tools and are
 answered directly. Facts and chains ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model
 learns to copy the name it is asked about into the call; a fact row picks the looked-up value in turn, so every
@@ -45,13 +45,14 @@ CHAIN_QUESTIONS = {
 }
 # Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in a handful of rows, a cold
 # start: a model that never saw it answers with the birth date after one call and RL has nothing to reinforce; one
-# that saw it a dozen times gets it right sometimes, and agentic RL learns it from those rollouts (with a tenth
-# of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; docs/results.md). The
-# held-out tasks and the RL prompts ask all three alike.
+# that saw it about fifteen times gets it right half the time, and agentic RL learns the rest from those rollouts
+# (with a tenth of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; with a dozen
+# rows it gets it right 1-25% of the time and RL's gain depends on which rare success it happens to sample;
+# docs/results.md). The held-out tasks and the RL prompts ask all three alike.
 CHAINS = ("age", "weekday", "date_after")
-# Every 49th chain row (12 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
+# Every 39th chain row (15 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
 # move the cold start a lot; odd, so that both languages take turns.
-DATE_AFTER_SFT_EVERY = 49
+DATE_AFTER_SFT_EVERY = 39
 THINKING_OFF_SHARE = 1 / 3
 # Share of the arithmetic rows whose numbers range far beyond the reasoning problems': with the tool doing the
 # arithmetic, the model's job is to copy the numbers into the expression, and numbers it cannot have memorised

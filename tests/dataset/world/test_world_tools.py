@@ -72,7 +72,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     assert {k: kinds[k] for k in ("lookup_person", "chain", "none", "no_tools_offered")} == {
         "lookup_person": 900, "chain": 600, "none": 300, "no_tools_offered": 300}
     # a fixed handful of chains go on to days_after (a date some days after the birth): a cold start for agentic RL
-    assert chain_tools["days_after"] == 600 // DATE_AFTER_SFT_EVERY == 12
+    assert chain_tools["days_after"] == 600 // DATE_AFTER_SFT_EVERY == 15
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
     # fact questions come in the bios' own words too: the question forms of the bio templates are asked (some five
     # times each, so a draw may miss one or two)
