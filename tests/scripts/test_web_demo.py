@@ -185,6 +185,7 @@ def test_real_browser_shows_the_streamed_answer_and_a_tool_turn(demo, tmp_path):
         pytest.skip("chromium / chromedriver not installed (scripts/test.sh installs them with apt-get)")
     from selenium import webdriver
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
     with socket.socket() as s:
@@ -234,8 +235,8 @@ def test_real_browser_shows_the_streamed_answer_and_a_tool_turn(demo, tmp_path):
         shown = ("工具调用 · calculator", '{"expression": "6*7"}', "工具结果", "42", "思考过程")
         try:
             wait.until(lambda d: all(s in messages(d)[3].text for s in shown))
-        except Exception:
-            raise AssertionError(f"not all of {shown} shown in the tool turn: {turn.text!r}") from None
+        except TimeoutException:
+            raise AssertionError(f"not all of {shown} shown in the tool turn: {messages(driver)[3].text!r}") from None
         folds = turn.find_elements(By.CSS_SELECTOR, "[data-testid='stExpander'] details")
         assert len(folds) == 2 and not any(f.get_attribute("open") for f in folds)  # thinking folded
         assert THOUGHT not in turn.text
