@@ -92,7 +92,7 @@ def main():
     g.add_argument("--grpo_beta", type=float, default=0.0)
     g.add_argument("--facts_steps", type=int, default=100, help="fact-QA GRPO and PPO")
     g.add_argument("--facts_lr", type=float, default=5e-5)
-    g.add_argument("--tool_steps", type=int, default=1200, help="tool-use SFT")
+    g.add_argument("--tool_steps", type=int, default=2000, help="tool-use SFT")
     g.add_argument("--tool_lr", type=float, default=2e-3)
     g.add_argument("--agent_steps", type=int, default=80, help="agentic RL on two-step tool tasks")
     g.add_argument("--agent_lr", type=float, default=1e-4)

@@ -99,45 +99,86 @@ TOOL_QUESTIONS = {
     "zh": {
         "birth_date": ["{n}的生日是哪天？", "{n}是什么时候出生的？", "告诉我{n}的出生日期。", "查一下{n}哪天出生。",
                        "{n}生于何年何月何日？", "你知道{n}的出生日期吗？",
-                       "{n}是哪年出生的？", "{n}的生日在哪一天？"],
+                       "{n}是哪年出生的？", "{n}的生日在哪一天？",
+                       "{n}是哪一天出生的？", "{n}是几月几日生的？"],
         "birth_city": ["{n}的出生地是哪里？", "{n}老家在哪座城市？", "{n}是在哪座城市出生的？", "告诉我{n}的出生城市。",
                        "查一下{n}在哪里出生。", "{n}出生的城市是哪座？",
-                       "{n}是什么地方的人？", "{n}是从哪座城市来的？"],
+                       "{n}是什么地方的人？", "{n}是从哪座城市来的？",
+                       "哪个城市是{n}的家乡？", "哪里是{n}的故乡？"],
         "university": ["{n}是哪所大学的毕业生？", "{n}的母校是哪所大学？", "{n}在哪所大学读的书？", "告诉我{n}的母校。",
                        "查一下{n}读的是哪所大学。", "{n}大学是在哪里念的？",
-                       "{n}在哪里上的大学？", "{n}读的是哪所学校？"],
+                       "{n}在哪里上的大学？", "{n}读的是哪所学校？",
+                       "{n}上的是哪所大学？", "{n}读的是哪所高校？"],
         "major": ["{n}学的是什么专业？", "{n}主修什么？", "{n}在大学里学什么？", "告诉我{n}的专业。",
                   "查一下{n}读的是什么专业。", "{n}的专业方向是什么？",
-                  "{n}在大学学的是什么？", "{n}研究的是什么学科？"],
+                  "{n}在大学学的是什么？", "{n}研究的是什么学科？",
+                  "{n}上大学时学的是什么？", "{n}大学时读的是什么专业？"],
         "employer": ["{n}在哪家单位工作？", "{n}的雇主是谁？", "{n}受雇于哪家公司？", "告诉我{n}的工作单位。",
                      "查一下{n}是哪家公司的员工。", "{n}是哪家公司的员工？",
-                     "{n}在哪家企业工作？", "{n}是哪家企业的员工？"],
+                     "{n}在哪家企业工作？", "{n}是哪家企业的员工？",
+                     "哪家企业是{n}的雇主？", "哪个单位雇用了{n}？"],
         "work_city": ["{n}的工作地点在哪里？", "{n}工作的城市是哪座？", "告诉我{n}在哪座城市工作。", "查一下{n}的工作城市。",
                       "{n}每天在哪座城市工作？", "{n}目前在哪座城市工作和生活？",
-                      "{n}在哪里工作？", "{n}上班的城市是哪座？"],
+                      "{n}在哪里工作？", "{n}上班的城市是哪座？",
+                      "哪个城市是{n}上班的地方？", "{n}平时在哪里上班？"],
     },
     "en": {
         "birth_date": ["What is {p} date of birth?", "When was {n} born?", "Tell me the birth date of {n}.",
                        "Look up when {n} was born.", "On what day was {n} born?", "What day was {n} born on?",
-                       "When did {n} come into the world?", "What is the birthday of {n}?"],
+                       "When did {n} come into the world?", "What is the birthday of {n}?",
+                       "Which day was {n} born on?", "What was the date of {p} birth?"],
         "birth_city": ["What is {p} hometown?", "In which city was {n} born?", "Tell me the birth city of {n}.",
                        "Look up the city where {n} was born.", "What city does {n} come from?", "Which city is {n} from?",
-                       "Where is {n} from?", "Where did {n} grow up?"],
+                       "Where is {n} from?", "Where did {n} grow up?",
+                       "Where did {n} come into the world?", "Where does {n} come from?"],
         "university": ["What university did {n} graduate from?", "What is {p} alma mater?",
                        "Tell me the university of {n}.", "Look up the university {n} graduated from.",
                        "What school is {n} a graduate of?", "Which university is {n} a graduate of?",
-                       "Where did {n} study?", "Which school did {n} go to?"],
+                       "Where did {n} study?", "Which school did {n} go to?",
+                       "Which college did {n} attend?", "Where did {n} earn a degree?"],
         "major": ["What did {n} study in college?", "What is {p} major?", "What was {p} major?",
                   "Tell me the major of {n}.", "Look up what {n} majored in.", "Which subject did {n} study?",
-                  "What did {n} major in?", "What field did {n} study?"],
+                  "What did {n} major in?", "What field did {n} study?",
+                  "What did {n} study at university?", "Which field did {n} specialize in?"],
         "employer": ["Who is {p} employer?", "Which company does {n} work for?", "Tell me the employer of {n}.",
                      "Look up the company {n} works for.", "What company employs {n}?", "Where is {n} employed?",
-                     "Which company did {n} join?", "Who employs {n}?"],
+                     "Which company did {n} join?", "Who employs {n}?",
+                     "Which firm does {n} work for?", "Where does {n} hold a position?"],
         "work_city": ["Which city does {n} work in?", "What is {p} work city?", "Tell me the city where {n} works.",
                       "Look up the city {n} works in.", "In which city does {n} work?", "What city is {p} office in?",
-                      "Where is {n} based for work?", "Which city is {n} working in?"],
+                      "Where is {n} based for work?", "Which city is {n} working in?",
+                      "In which city does {n} have a job?", "Where does {n} go to work?"],
     },
 }
+
+# Nouns that name each attribute, asked about in every frame of NOUN_FRAMES ("What is {p} hometown?", "告诉我{n}的
+# 出生地。"): with a few fixed wordings per attribute a small model maps a question onto an attribute by its frame ("Where
+# was … born?" looked up as the birth date, after "When was … born?"); with each noun in many frames and each frame
+# with every attribute's nouns, the frame says nothing and the noun decides. {wh} is the attribute's question word.
+ATTRIBUTE_NOUNS = {
+    "zh": {"birth_date": ["生日", "出生日期", "出生年月日", "出生的日子"],
+           "birth_city": ["故乡", "家乡", "出生地", "出生城市", "老家"],
+           "university": ["母校", "毕业院校", "大学", "就读的高校"],
+           "major": ["专业", "学科", "研究领域", "专业方向", "所学学科"],
+           "employer": ["雇主", "工作单位", "所在企业", "就职的公司"],
+           "work_city": ["工作城市", "工作地点", "办公城市", "上班的城市"]},
+    "en": {"birth_date": ["date of birth", "birth date", "birthday", "day of birth"],
+           "birth_city": ["birthplace", "hometown", "birth city", "city of birth", "native city"],
+           "university": ["alma mater", "university", "college", "school"],
+           "major": ["major", "field of study", "subject", "specialty", "area of study"],
+           "employer": ["employer", "company", "firm", "organization"],
+           "work_city": ["work city", "city of work", "office city", "working city"]},
+}
+NOUN_FRAMES = {
+    "zh": ["{n}的{a}是{wh}？", "告诉我{n}的{a}。", "请查一下{n}的{a}。", "你知道{n}的{a}吗？", "我想了解{n}的{a}。",
+           "{n}的{a}是？"],
+    "en": ["What is {p} {a}?", "Tell me {p} {a}.", "Do you know the {a} of {n}?", "Please look up the {a} of {n}.",
+           "I need {p} {a}.", "Can you find out {p} {a}?"],
+}
+
+# Openings a user puts before a question ("请问…", "Quick question: …"), on a share of the fact and chain rows: the
+# attribute and the task must be read from the question itself, not from how the user's message begins.
+ASK_PREFIXES = {"zh": ["请问", "麻烦查一下，", "我想知道，"], "en": ["Quick question: ", "Could you check this? ", "I wonder: "]}
 
 # What stands for the value when a bio sentence is turned into a question about it ("{n}的故乡是{v}。" → "{n}的故乡是
 # 哪座城市？", "{n} was hired by {v}." → "{n} was hired by which company?"); the tool rows ask about facts in every bio

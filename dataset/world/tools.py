@@ -7,14 +7,16 @@
     assistant: <answer>\\n11\\n</answer>
 
 Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN number combinations; their held-out
-combinations stay unseen; weekdays and dates through days_after), one fact about a person (echo wordings, the
-tool rows' own TOOL_QUESTIONS and every bio sentence as a question; the held-out paraphrase wordings stay unseen),
-two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 39 chains the date some days
+combinations stay unseen; weekdays and dates through days_after), one fact about a person (the birth date twice as
+often as each other attribute; echo wordings, the tool rows' own TOOL_QUESTIONS, every bio sentence as a question
+and each attribute's nouns in a set of frames, each wording in turn; the held-out paraphrase wordings stay unseen),
+two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 53 chains the date some days
 later) and prompts that need no tool, answered directly though tools are offered; a tenth offer no tools and are
 answered directly. Facts and chains ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model
 learns to copy the name it is asked about into the call; a fact row picks the looked-up value in turn, so every
-value comes back from a lookup (and is copied into an answer) in a fair share of the rows. A third of the rows
-switch thinking off (an empty think block) so both template modes are trained.
+value comes back from a lookup (and is copied into an answer) in a fair share of the rows. A fifth of the fact and
+chain questions open the way users open them ("请问…", "Quick question: …"). A third of the rows switch thinking off
+(an empty think block) so both template modes are trained.
 
 tool_heldout.jsonl holds the chains about HELD-OUT people and fresh no-tool prompts, a third of them of a kind few
 tool_sft rows show (the birth date, then the date some days after it; agent_rl.jsonl asks it as often, so agentic RL
@@ -23,6 +25,8 @@ qa_heldout.jsonl, so answers with and without tools are compared on the same que
 about a second set of directory-only people that no tool_sft row names (so RL practises copying names no call has
 shown, the skill the held-out questions test), with the ground truth as upstream's `gt` list.
 """
+import re
+
 from dataset.tool_messages import tools_block
 from dataset.world.common import msg, seeded_rng
 from dataset.world.identity import BASE_IDENTITY
@@ -30,7 +34,8 @@ from dataset.world.people import (ATTRIBUTE_VALUES, ATTRIBUTES, CITIES, LANGS, a
                                   make_people, person_name, render_question)
 from dataset.world.reasoning import (LAST_YEAR, REASON_KINDS, direct_reply, reasoning_tool_call, render_reason,
                                      split_reason_keys)
-from dataset.world.templates import (BIO_TEMPLATES, ECHO_QUESTIONS, GREETINGS, TOOL_QUESTIONS, TRANSLATE_TO_EN,
+from dataset.world.templates import (ASK_PREFIXES, ATTRIBUTE_NOUNS, BIO_QUESTION_WH, BIO_TEMPLATES, ECHO_QUESTIONS,
+                                     GREETINGS, NOUN_FRAMES, PARAPHRASE_QUESTIONS, TOOL_QUESTIONS, TRANSLATE_TO_EN,
                                      TRANSLATE_TO_EN_ANSWER, TRANSLATE_TO_ZH, TRANSLATE_TO_ZH_ANSWER)
 from toolcall.world import world_toolbox
 
@@ -45,15 +50,17 @@ CHAIN_QUESTIONS = {
 }
 # Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in a handful of rows, a cold
 # start: a model that never saw it answers with the birth date after one call and RL has nothing to reinforce; one
-# that saw it about fifteen times gets it right half the time, and agentic RL learns the rest from those rollouts
-# (with a tenth of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do; with a dozen
-# rows it gets it right 1-25% of the time and RL's gain depends on which rare success it happens to sample;
-# docs/results.md). The held-out tasks and the RL prompts ask all three alike.
+# that saw it in eleven rows over 2,000 steps gets it right about half the time, and agentic RL learns the rest from
+# those rollouts (with a tenth of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do;
+# with too few rows it gets it right a few per cent of the time and RL's gain depends on which rare success it
+# happens to sample; docs/results.md). The held-out tasks and the RL prompts ask all three alike.
 CHAINS = ("age", "weekday", "date_after")
-# Every 39th chain row (15 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
+# Every 53rd chain row (11 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
 # move the cold start a lot; odd, so that both languages take turns.
-DATE_AFTER_SFT_EVERY = 39
+DATE_AFTER_SFT_EVERY = 53
 THINKING_OFF_SHARE = 1 / 3
+# Share of the fact and chain rows whose question opens with one of ASK_PREFIXES.
+ASK_PREFIX_SHARE = 0.2
 # Share of the arithmetic rows whose numbers range far beyond the reasoning problems': with the tool doing the
 # arithmetic, the model's job is to copy the numbers into the expression, and numbers it cannot have memorised
 # make it learn copying rather than the train combinations.
@@ -63,11 +70,34 @@ WIDE_SHARE = 0.5
 # ("Lin Yuexia" → "Lin Jiazi"); a call about someone seen nowhere else can only be right by copying.
 DIRECTORY_SHARE = 1.0
 
-# The wordings of the single-fact rows: the echo questions, the tool rows' own, and every bio sentence turned into a
-# question, so that each word the bios tie to an attribute also leads to that attribute in a call.
+
+
+def _held_out_fragments() -> list[str]:
+    """The longest fixed piece of each held-out paraphrase wording ("Where was ", " go to college?"): no training
+    question may contain one, so the paraphrases stay unseen wordings."""
+    return [max(re.split(r"\{[np]\}", t), key=len)
+            for lang in LANGS for ts in PARAPHRASE_QUESTIONS[lang].values() for t in ts]
+
+
+def noun_wordings(lang: str, attr: str) -> list[str]:
+    """Every frame of NOUN_FRAMES with every noun of the attribute, less those that contain a held-out fragment."""
+    fragments = _held_out_fragments()
+    out = [f.replace("{a}", noun).replace("{wh}", BIO_QUESTION_WH[lang][attr])
+           for f in NOUN_FRAMES[lang] for noun in ATTRIBUTE_NOUNS[lang][attr]]
+    return [w for w in out if not any(frag in w for frag in fragments)]
+
+
+# The wordings of the single-fact rows: the echo questions, the tool rows' own and every bio sentence turned into a
+# question, so that each word the bios tie to an attribute also leads to that attribute in a call; and, in a third
+# of the rows (NOUN_SHARE), the attribute's nouns in every frame.
 FACT_WORDINGS = {lang: {attr: list(dict.fromkeys(ECHO_QUESTIONS[lang][attr] + TOOL_QUESTIONS[lang][attr]
                                                  + [bio_question(t, lang, attr) for t in BIO_TEMPLATES[lang][attr]]))
                         for attr in ATTRIBUTES} for lang in LANGS}
+NOUN_WORDINGS = {lang: {attr: noun_wordings(lang, attr) for attr in ATTRIBUTES} for lang in LANGS}
+NOUN_SHARE = 1 / 3
+# The attribute a fact row asks about, the birth date twice as often: four in five of the rows that look it up go on
+# to a second call (the chains), and a model that has seen few stop after it calls weekday on "Which day …?".
+FACT_ATTRIBUTES = ATTRIBUTES + ("birth_date",)
 
 
 def wide_key(kind: str, rng, held_out: set) -> tuple:
@@ -260,11 +290,15 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
     def fact_person(r, attr, lang):
         if attr not in holders or not directory or r.random() >= DIRECTORY_SHARE:
             return askable(r)
-        left = rounds.get((lang, attr))
+        return r.choice(holders[attr][in_turn(r, ("value", lang, attr), holders[attr])])
+
+    def in_turn(r, key, choices):  # each of choices once per round, in a fresh random order each round
+        left = rounds.get(key)
         if not left:
-            left = rounds[(lang, attr)] = sorted(holders[attr])
+            left = rounds[key] = sorted(choices)
             r.shuffle(left)
-        return r.choice(holders[attr][left.pop()])
+        return left.pop()
+
     test = [p for p in people if p["split"] == "test"]
     train_keys, heldout_keys = split_reason_keys(seeded_rng(seed, "reason"))
     held_out = {(kind, key) for kind, keys in heldout_keys.items() for key in keys}
@@ -278,9 +312,11 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
             key = wide_key(kind, rng, held_out) if rng.random() < WIDE_SHARE else rng.choice(train_keys[kind])
             chat, _ = calc_chat(box, kind, key, lang, rng, off)
         elif slot < 6:
-            attr = rng.choice(ATTRIBUTES)
+            attr = rng.choice(FACT_ATTRIBUTES)
             person = fact_person(rng, attr, lang)
-            question = render_question(rng.choice(FACT_WORDINGS[lang][attr]), person, lang)
+            kind = "noun" if rng.random() < NOUN_SHARE else "sentence"  # wordings in turn, like the values
+            wording = in_turn(rng, (kind, lang, attr), (NOUN_WORDINGS if kind == "noun" else FACT_WORDINGS)[lang][attr])
+            question = render_question(wording, person, lang)
             chat = lookup_chat(box, person, attr, lang, question, off)
         elif slot < 8:
             n_chains += 1
@@ -292,6 +328,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
             kind = REASON_KINDS[rng.randrange(len(REASON_KINDS))]
             chat = plain_chat(rng.choice(train) if rng.random() < 0.5 else None, kind, rng.choice(train_keys[kind]),
                               lang, rng)
+        if 3 <= slot < 8 and rng.random() < ASK_PREFIX_SHARE:
+            chat[1]["content"] = rng.choice(ASK_PREFIXES[lang]) + chat[1]["content"]
         rows.append({"conversations": chat})
     rng.shuffle(rows)
 

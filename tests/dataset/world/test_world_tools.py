@@ -1,13 +1,14 @@
 """tool_sft.jsonl / tool_heldout.jsonl / agent_rl.jsonl (dataset/world/tools.py): every call's result is what the
 tool returns, answers are right, and nothing held out leaks into training rows."""
 import random
+from collections import Counter
 
 from dataset.validate import validate_sft
 from dataset.world.people import ATTRIBUTE_VALUES, ATTRIBUTES, LANGS, bio_question, render_question
 from dataset.world.reasoning import (REASON_KINDS, REASON_TOOL, build_reason, reasoning_tool_call, render_reason,
                                      split_reason_keys)
-from dataset.world.templates import BIO_TEMPLATES
-from dataset.world.tools import DATE_AFTER_SFT_EVERY, FACT_WORDINGS
+from dataset.world.templates import ASK_PREFIXES, ATTRIBUTE_NOUNS, BIO_TEMPLATES, NOUN_FRAMES
+from dataset.world.tools import DATE_AFTER_SFT_EVERY, FACT_WORDINGS, NOUN_WORDINGS
 from toolcall.world import directory_of, world_toolbox
 from world_helpers import generated, out, people_of, read_jsonl, world  # noqa: F401  (fixtures)
 
@@ -36,7 +37,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     directory_names = names([p for p in world["directory"] if p["split"] == "directory"])
     agent_only = names([p for p in world["directory"] if p["split"] == "agent_directory"])
     asked_directory, chain_tools = 0, {"calculator": 0, "weekday": 0, "days_after": 0}
-    fact_questions = set()
+    fact_questions, opened, fact_attrs = set(), Counter(), Counter()
     for r in rows:
         conv = r["conversations"]
         assert validate_sft(r) is None
@@ -48,11 +49,14 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
         assert conv[0]["role"] == "system" and [t["function"]["name"] for t in conv[0]["tools"]] == \
             ["calculator", "weekday", "days_after", "lookup_person"]
         question = conv[1]["content"]
+        opening = next((o for lang in LANGS for o in ASK_PREFIXES[lang] if question.startswith(o)), "")
+        question = question[len(opening):]
         assert question not in held_questions and not any(n in question for n in held_out_names | agent_only)
         pairs = calls_and_results(conv)
         for name, args, result in pairs:
             assert box.run(name, args) == result  # the row shows what the tool really returns
         assert conv[-1]["role"] == "assistant" and "tool_calls" not in conv[-1]
+        opened[("none" if not pairs else "chain" if len(pairs) == 2 else pairs[0][0]) if opening else "plain"] += 1
         if not pairs:
             kinds["none"] += 1
         elif len(pairs) == 2:
@@ -64,6 +68,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
             kinds[pairs[0][0]] += 1
             if pairs[0][0] == "lookup_person":
                 fact_questions.add(question)
+                fact_attrs[pairs[0][1]["attribute"]] += 1
             # the answer is the tool's result itself, never a sentence the model could complete from memory
             assert conv[-1]["content"] == f"<answer>\n{pairs[0][2]}\n</answer>"
     # arithmetic: counts, years and money through the calculator, weekdays and dates (2 of 6 kinds) through days_after
@@ -71,8 +76,13 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     assert 250 < kinds["days_after"] < 350
     assert {k: kinds[k] for k in ("lookup_person", "chain", "none", "no_tools_offered")} == {
         "lookup_person": 900, "chain": 600, "none": 300, "no_tools_offered": 300}
+    # the birth date is asked twice as often as each other attribute (2 of 7 fact rows)
+    assert 0.22 < fact_attrs["birth_date"] / 900 < 0.36 and all(80 < fact_attrs[a] < 180 for a in ATTRIBUTES[1:])
+    # a fifth of the fact and chain questions open with "请问" or "Quick question: " (ASK_PREFIXES), no other row does
+    assert 0.12 < opened["lookup_person"] / 900 < 0.28 and 0.12 < opened["chain"] / 600 < 0.28
+    assert set(opened) == {"plain", "lookup_person", "chain"}
     # a fixed handful of chains go on to days_after (a date some days after the birth): a cold start for agentic RL
-    assert chain_tools["days_after"] == 600 // DATE_AFTER_SFT_EVERY == 15
+    assert chain_tools["days_after"] == 600 // DATE_AFTER_SFT_EVERY == 11
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
     # fact questions come in the bios' own words too: the question forms of the bio templates are asked (some five
     # times each, so a draw may miss one or two)
@@ -172,3 +182,16 @@ def test_every_value_comes_back_from_a_lookup_in_both_languages(out):
         for pair in table:
             for lang, value in zip(("zh", "en"), pair):
                 assert seen.get((attr, lang, value), 0) >= 2, (attr, lang, value)
+
+
+def test_every_frame_asks_about_every_attribute_so_that_the_noun_decides():
+    for lang in LANGS:
+        for frame in NOUN_FRAMES[lang]:
+            head = frame.split("{a}")[0]
+            for attr in ATTRIBUTES:
+                words = NOUN_WORDINGS[lang][attr]
+                assert any(w.startswith(head) for w in words), (lang, frame, attr)
+                assert len(words) >= len(NOUN_FRAMES[lang]) * (len(ATTRIBUTE_NOUNS[lang][attr]) - 1)
+    # the one wording the held-out fragments take out: " birthday?" ends "When is {p} birthday?"
+    assert "What is {p} birthday?" not in NOUN_WORDINGS["en"]["birth_date"]
+    assert "What is {p} birth date?" in NOUN_WORDINGS["en"]["birth_date"]
