@@ -95,8 +95,8 @@ FACT_WORDINGS = {lang: {attr: list(dict.fromkeys(ECHO_QUESTIONS[lang][attr] + TO
                         for attr in ATTRIBUTES} for lang in LANGS}
 NOUN_WORDINGS = {lang: {attr: noun_wordings(lang, attr) for attr in ATTRIBUTES} for lang in LANGS}
 NOUN_SHARE = 1 / 3
-# The attribute a fact row asks about, the birth date twice as often: four in five of the rows that look it up go on
-# to a second call (the chains), and a model that has seen few stop after it calls weekday on "Which day …?".
+# The attribute a fact row asks about, the birth date twice as often: most rows that look it up go on to a second
+# call (all 600 chains do), and a model that has seen few stop after it calls weekday on "Which day …?".
 FACT_ATTRIBUTES = ATTRIBUTES + ("birth_date",)
 
 
@@ -314,8 +314,8 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
         elif slot < 6:
             attr = rng.choice(FACT_ATTRIBUTES)
             person = fact_person(rng, attr, lang)
-            kind = "noun" if rng.random() < NOUN_SHARE else "sentence"  # wordings in turn, like the values
-            wording = in_turn(rng, (kind, lang, attr), (NOUN_WORDINGS if kind == "noun" else FACT_WORDINGS)[lang][attr])
+            pool = "noun" if rng.random() < NOUN_SHARE else "sentence"  # wordings in turn, like the values
+            wording = in_turn(rng, (pool, lang, attr), (NOUN_WORDINGS if pool == "noun" else FACT_WORDINGS)[lang][attr])
             question = render_question(wording, person, lang)
             chat = lookup_chat(box, person, attr, lang, question, off)
         elif slot < 8:
