@@ -158,7 +158,7 @@ TOOL_QUESTIONS = {
 ATTRIBUTE_NOUNS = {
     "zh": {"birth_date": ["生日", "出生日期", "出生年月日", "出生的日子"],
            "birth_city": ["故乡", "家乡", "出生地", "出生城市", "老家"],
-           "university": ["母校", "毕业院校", "大学", "就读的高校"],
+           "university": ["母校", "毕业学校", "大学", "就读的高校"],
            "major": ["专业", "学科", "研究领域", "专业方向", "所学学科"],
            "employer": ["雇主", "工作单位", "所在企业", "就职的公司"],
            "work_city": ["工作城市", "工作地点", "办公城市", "上班的城市"]},
@@ -170,7 +170,7 @@ ATTRIBUTE_NOUNS = {
            "work_city": ["work city", "city of work", "office city", "working city"]},
 }
 NOUN_FRAMES = {
-    "zh": ["{n}的{a}是{wh}？", "告诉我{n}的{a}。", "请查一下{n}的{a}。", "你知道{n}的{a}吗？", "我想了解{n}的{a}。",
+    "zh": ["{n}的{a}是{wh}？", "告诉我{n}的{a}。", "请查一下{n}的{a}。", "你知道{n}的{a}吗？", "我想知道{n}的{a}。",
            "{n}的{a}是？"],
     "en": ["What is {p} {a}?", "Tell me {p} {a}.", "Do you know the {a} of {n}?", "Please look up the {a} of {n}.",
            "I need {p} {a}.", "Can you find out {p} {a}?"],
@@ -178,7 +178,7 @@ NOUN_FRAMES = {
 
 # Openings a user puts before a question ("请问…", "Quick question: …"), on a share of the fact and chain rows: the
 # attribute and the task must be read from the question itself, not from how the user's message begins.
-ASK_PREFIXES = {"zh": ["请问", "麻烦查一下，", "我想知道，"], "en": ["Quick question: ", "Could you check this? ", "I wonder: "]}
+ASK_PREFIXES = {"zh": ["请问", "帮我查一下，", "我想知道，"], "en": ["Quick question: ", "Could you check this? ", "I wonder: "]}
 
 # What stands for the value when a bio sentence is turned into a question about it ("{n}的故乡是{v}。" → "{n}的故乡是
 # 哪座城市？", "{n} was hired by {v}." → "{n} was hired by which company?"); the tool rows ask about facts in every bio

@@ -95,7 +95,7 @@ FACT_WORDINGS = {lang: {attr: list(dict.fromkeys(ECHO_QUESTIONS[lang][attr] + TO
                         for attr in ATTRIBUTES} for lang in LANGS}
 NOUN_WORDINGS = {lang: {attr: noun_wordings(lang, attr) for attr in ATTRIBUTES} for lang in LANGS}
 NOUN_SHARE = 1 / 3
-# The attribute a fact row asks about, the birth date twice as often: most rows that look it up go on to a second
+# The attributes a fact row asks about, in turn, the birth date twice as often: most rows that look it up go on to a second
 # call (all 600 chains do), and a model that has seen few stop after it calls weekday on "Which day …?".
 FACT_ATTRIBUTES = ATTRIBUTES + ("birth_date",)
 
@@ -312,7 +312,7 @@ def build_tool_data(people, seed, n_sft, n_heldout, n_agent, directory=(), agent
             key = wide_key(kind, rng, held_out) if rng.random() < WIDE_SHARE else rng.choice(train_keys[kind])
             chat, _ = calc_chat(box, kind, key, lang, rng, off)
         elif slot < 6:
-            attr = rng.choice(FACT_ATTRIBUTES)
+            attr = in_turn(rng, ("attribute", lang), FACT_ATTRIBUTES)
             person = fact_person(rng, attr, lang)
             pool = "noun" if rng.random() < NOUN_SHARE else "sentence"  # wordings in turn, like the values
             wording = in_turn(rng, (pool, lang, attr), (NOUN_WORDINGS if pool == "noun" else FACT_WORDINGS)[lang][attr])

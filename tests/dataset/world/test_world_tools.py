@@ -195,3 +195,4 @@ def test_every_frame_asks_about_every_attribute_so_that_the_noun_decides():
     # the one wording the held-out fragments take out: " birthday?" ends "When is {p} birthday?"
     assert "What is {p} birthday?" not in NOUN_WORDINGS["en"]["birth_date"]
     assert "What is {p} birth date?" in NOUN_WORDINGS["en"]["birth_date"]
+
