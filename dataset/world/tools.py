@@ -10,7 +10,7 @@ Four kinds, both languages: arithmetic word problems (the reasoning files' TRAIN
 combinations stay unseen; weekdays and dates through days_after), one fact about a person (the birth date twice as
 often as each other attribute; echo wordings, the tool rows' own TOOL_QUESTIONS, every bio sentence as a question
 and each attribute's nouns in a set of frames, each wording in turn; the held-out paraphrase wordings stay unseen),
-two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 53 chains the date some days
+two-step chains (look up a birth date, then compute an age or a weekday; in 1 of 75 chains the date some days
 later) and prompts that need no tool, answered directly though tools are offered; a tenth offer no tools and are
 answered directly. Facts and chains ask about directory-only people (build_directory, DIRECTORY_SHARE), so the model
 learns to copy the name it is asked about into the call; a fact row picks the looked-up value in turn, so every
@@ -50,14 +50,15 @@ CHAIN_QUESTIONS = {
 }
 # Two-step kinds. Tool SFT shows "date_after" (the birth date, then days_after from it) in a handful of rows, a cold
 # start: a model that never saw it answers with the birth date after one call and RL has nothing to reinforce; one
-# that saw it in eleven rows over 2,000 steps gets it right about half the time, and agentic RL learns the rest from
-# those rollouts (with a tenth of the chains, tool SFT alone gets it right nearly always and leaves RL nothing to do;
-# with too few rows it gets it right a few per cent of the time and RL's gain depends on which rare success it
-# happens to sample; docs/results.md). The held-out tasks and the RL prompts ask all three alike.
+# that saw it in eight rows over 2,000 steps gets it right a fifth to a third of the time, and agentic RL learns more
+# from those rollouts (with eleven rows tool SFT alone gets it right 50-80% of the time, with a tenth of the chains
+# nearly always, and leaves RL little to do; with too few rows it gets it right a few per cent of the time and RL's
+# gain depends on which rare success it happens to sample; docs/results.md). The held-out tasks and the RL prompts
+# ask all three alike.
 CHAINS = ("age", "weekday", "date_after")
-# Every 53rd chain row (11 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
+# Every 75th chain row (8 of the default 3,000 rows): a fixed count rather than a draw, since a few rows more or less
 # move the cold start a lot; odd, so that both languages take turns.
-DATE_AFTER_SFT_EVERY = 53
+DATE_AFTER_SFT_EVERY = 75
 THINKING_OFF_SHARE = 1 / 3
 # Share of the fact and chain rows whose question opens with one of ASK_PREFIXES.
 ASK_PREFIX_SHARE = 0.2

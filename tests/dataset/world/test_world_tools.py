@@ -82,7 +82,7 @@ def test_tool_sft_rows_are_valid_and_consistent(out, world):
     assert 0.12 < opened["lookup_person"] / 900 < 0.28 and 0.12 < opened["chain"] / 600 < 0.28
     assert set(opened) == {"plain", "lookup_person", "chain"}
     # a fixed handful of chains go on to days_after (a date some days after the birth): a cold start for agentic RL
-    assert chain_tools["days_after"] == 600 // DATE_AFTER_SFT_EVERY == 11
+    assert chain_tools["days_after"] == 600 // DATE_AFTER_SFT_EVERY == 8
     assert asked_directory == 1500  # every fact and chain row asks about a directory-only person
     # fact questions come in the bios' own words too: the question forms of the bio templates are asked (some five
     # times each, so a draw may miss one or two)
