@@ -418,6 +418,12 @@ class KVCache:
         if self.k is not None:
             self.k, self.v = self.k.repeat_interleave(repeats, 1), self.v.repeat_interleave(repeats, 1)
 
+    def select_rows(self, index: torch.Tensor):
+        """Keep only the batch rows in `index` (the generator drops finished rows); DynamicCache has no such
+        method, so the generator drops rows only from this cache."""
+        if self.k is not None:
+            self.k, self.v = self.k[:, index], self.v[:, index]
+
 
 class MiniMindForCausalLM(nn.Module):
     """The language model: MiniMindModel + output head (tied to the embedding by default).

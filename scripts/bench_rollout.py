@@ -6,8 +6,10 @@ LocalRollout too), per dtype × batch:
   * tokens/s = completion tokens (up to and including each row's EOS, the rollout's mask sum) / wall seconds of the
     whole call, prefill included (a rollout pays for it too);
   * whether the greedy tokens are equal, row by row, up to and including EOS (and where rows part if they do);
-  * for information, LocalRollout sampling at temperature 1 (top_p 1, top_k 0: what RL draws from).
-LocalRollout also computes every token's log-prob (RL needs them); generate() is asked for tokens only.
+  * sampling at temperature 1 (top_p 1, top_k 0: what RL draws from), ours against generate(do_sample=True) with
+    the same knobs; the same seed, but the two draw differently, so the sampled rows are not compared.
+LocalRollout also computes every token's log-prob (RL needs them); generate() is asked for tokens only. Both stop
+computing once every row has finished; ours also drops finished rows from the running batch as they pile up.
 
     OMP_NUM_THREADS=2 python scripts/bench_rollout.py                        # tiny preset, random init
     OMP_NUM_THREADS=2 python scripts/bench_rollout.py --preset small         # MiniMind2-small (26M) shape
@@ -114,11 +116,14 @@ def ours_fn(model, ids, mask, new_tokens, temperature, eos, pad, device, seed, k
     return go
 
 
-def hf_fn(hf, ids, mask, new_tokens, eos, pad, device, keep):
-    config = GenerationConfig(max_new_tokens=new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=pad,
-                              bos_token_id=None)
+def hf_fn(hf, ids, mask, new_tokens, eos, pad, device, keep, sampled=False, seed=0):
+    # sampled: temperature 1 from the full distribution, as ours (transformers' default top_k 50 switched off)
+    knobs = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0) if sampled else dict(do_sample=False)
+    config = GenerationConfig(max_new_tokens=new_tokens, eos_token_id=eos, pad_token_id=pad, bos_token_id=None,
+                              **knobs)
 
     def go():
+        torch.manual_seed(seed)
         sync(device)
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -148,12 +153,13 @@ def rollout_cell(model, hf, prompts, new_tokens, reps, device, eos, pad, sampled
     ids, mask = left_pad_ids(prompts, pad)
     ids, mask = ids.to(device), mask.to(device)
     uids, umask = ids[::group], mask[::group]
-    kept = {"ours": {}, "hf": {}, "ours_sampled": {}}
+    kept = {"ours": {}, "hf": {}, "ours_sampled": {}, "hf_sampled": {}}
     runs = {"ours": ours_fn(model, uids, umask, new_tokens, 0.0, eos, pad, device, seed, kept["ours"], group),
             "hf": hf_fn(hf, ids, mask, new_tokens, eos, pad, device, kept["hf"])}
     if sampled:
         runs["ours_sampled"] = ours_fn(model, uids, umask, new_tokens, 1.0, eos, pad, device, seed,
                                        kept["ours_sampled"], group)
+        runs["hf_sampled"] = hf_fn(hf, ids, mask, new_tokens, eos, pad, device, kept["hf_sampled"], True, seed)
     _, rates = interleave(runs, reps)
     med = {k: statistics.median(v) for k, v in rates.items()}
     cell = {"batch": len(prompts), "tok_s_ours": round(med["ours"], 1), "tok_s_hf": round(med["hf"], 1),
@@ -163,7 +169,8 @@ def rollout_cell(model, hf, prompts, new_tokens, reps, device, eos, pad, sampled
     if sampled:
         cell.update(tok_s_ours_sampled=round(med["ours_sampled"], 1),
                     tokens_ours_sampled=kept["ours_sampled"]["tokens"],
-                    ratio_sampled=round(med["ours_sampled"] / med["hf"], 3))
+                    tok_s_hf_sampled=round(med["hf_sampled"], 1), tokens_hf_sampled=kept["hf_sampled"]["tokens"],
+                    ratio_sampled=round(med["ours_sampled"] / med["hf_sampled"], 3))
     return cell
 
 
@@ -259,16 +266,19 @@ def main(argv=None):
                  + (f"; first difference at {cell['first_difference_at']}" if not cell["greedy_equal"] else "")
                  + f"; {cell['tokens_ours']} / {cell['tokens_hf']} tokens)")
             if args.sampled:
-                show(f"rollout tok/s {name} batch {b}: ours sampled T=1", cell["tok_s_ours_sampled"])
+                show(f"rollout tok/s {name} batch {b}: sampled T=1, ours / transformers (ratio)",
+                     f"{cell['tok_s_ours_sampled']} / {cell['tok_s_hf_sampled']} ({cell['ratio_sampled']})")
         del ours, hf
     out["loadavg_end"] = os.getloadavg()
     show("load average start / end", f"{out['loadavg_start']} / {out['loadavg_end']}")
     print()
-    print("| dtype | batch | ours tok/s | transformers tok/s | ours/transformers | greedy equal | ours sampled tok/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| dtype | batch | greedy: ours tok/s | transformers tok/s | ratio | greedy equal "
+          "| sampled T=1: ours tok/s | transformers tok/s | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for key, c in out["cells"].items():
         print(f"| {key.split('/')[0]} | {c['batch']} | {c['tok_s_ours']} | {c['tok_s_hf']} | {c['ratio']} | "
-              f"{c['greedy_equal_rows']}/{c['rows']} | {c.get('tok_s_ours_sampled', '-')} |")
+              f"{c['greedy_equal_rows']}/{c['rows']} | {c.get('tok_s_ours_sampled', '-')} | "
+              f"{c.get('tok_s_hf_sampled', '-')} | {c.get('ratio_sampled', '-')} |")
     print()
     print(json.dumps(out))
     return out

@@ -3,7 +3,7 @@ import torch
 from torch.testing import assert_close
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
-from model.generate import generate, sample_next, stream_generate
+from model.generate import generate, sample_from, sample_next, stream_generate
 from model.model_minimind import (KVCache, MiniMindConfig, MiniMindForCausalLM, config_from_preset, count_params,
                                   lm_loss)
 from model.model_minimind_hf import MiniMindForCausalLMHF, to_hf
@@ -362,6 +362,42 @@ def test_stream_stops_at_eos_and_streams_tokens():
     first = int((greedy == eos).nonzero()[0])
     streamed = [int(t) for t in stream_generate(model, x, max_new_tokens=10, temperature=0, eos_token_id=eos)]
     assert streamed == greedy[:first + 1].tolist()
+
+
+def test_finished_rows_leave_the_batch_without_changing_the_others(monkeypatch):
+    """Once a quarter of the running rows have hit EOS they are dropped from the batch and the KV cache; every
+    row's greedy tokens stay those it gets alone, and dropped rows keep yielding the pad id."""
+    model = tiny_model(initializer_range=0.3)  # large weights: varied tokens instead of one repeated
+    torch.manual_seed(3)
+    prompts = [torch.randint(3, VOCAB, (1, n)) for n in (5, 7, 4, 6, 5, 8, 3, 6)]
+    alone = [generate(model, p, max_new_tokens=12, temperature=0, eos_token_id=-1)[0, p.shape[1]:] for p in prompts]
+    eos = max(range(3, VOCAB), key=lambda t: sum(bool((a[:8] == t).any()) for a in alone))  # ends several rows
+    width = max(p.shape[1] for p in prompts)
+    batch = torch.cat([torch.cat([torch.zeros(1, width - p.shape[1], dtype=torch.long), p], 1) for p in prompts])
+    mask = (batch != 0).long() * (torch.arange(width) >= width - torch.tensor([[p.shape[1]] for p in prompts]))
+    drops = []
+    original = KVCache.select_rows
+    monkeypatch.setattr(KVCache, "select_rows", lambda self, index: (drops.append(len(index)),
+                                                                     original(self, index))[1])
+    steps = torch.stack(list(stream_generate(model, batch, attention_mask=mask, max_new_tokens=12, temperature=0,
+                                             eos_token_id=eos, pad_token_id=0)), 1)
+    assert drops, "no row was dropped: the test needs rows that finish early"
+    for row, a in zip(steps, alone):
+        ends = (a == eos).nonzero()
+        n = int(ends[0]) + 1 if len(ends) else len(a)
+        assert row[:n].tolist() == a[:n].tolist()
+        assert (row[n:] == 0).all()
+
+
+def test_sample_from_draws_by_probability_and_never_a_zero(monkeypatch):
+    torch.manual_seed(0)
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3, 0.0]]).repeat(20000, 1)
+    counts = torch.bincount(sample_from(probs), minlength=5).float() / 20000
+    assert counts[1] == 0 and counts[4] == 0  # cut by top-k / top-p: never drawn
+    assert (counts - probs[0]).abs().max() < 0.015  # 20,000 draws: ~4 standard deviations
+    # the uniform number times the total can round up to the total: the last token WITH mass, not the zero tail
+    monkeypatch.setattr(torch, "rand", lambda *shape, **kw: torch.ones(1, 1))
+    assert int(sample_from(torch.tensor([[0.25, 0.75, 0.0]]))) == 1
 
 
 def test_sampling_knobs():
