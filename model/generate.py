@@ -91,11 +91,12 @@ def stream_generate(model, input_ids, attention_mask=None, max_new_tokens=256, t
     rows = torch.arange(b, device=input_ids.device)  # which of the b rows the running batch holds
     for step in range(max_new_tokens):
         token = sample_next(logits, generated, temperature, top_p, top_k, repetition_penalty)
-        if len(rows) < b:  # back to all b rows: finished ones yield the pad id, their logits read 0
+        if len(rows) < b:  # back to all b rows: finished ones yield the pad id (and show on_step logits of 0)
             token = token.new_full((b,), pad_token_id).index_copy_(0, rows, token)
-            logits = logits.new_zeros(b, logits.shape[-1]).index_copy_(0, rows, logits)
         token = token.masked_fill(done, pad_token_id)
         if on_step is not None:
+            if len(rows) < b:
+                logits = logits.new_zeros(b, logits.shape[-1]).index_copy_(0, rows, logits)
             on_step(logits, token)
         yield token
         done |= token == eos_token_id
