@@ -406,6 +406,9 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
                         raise SystemExit(str(e)) from None
                 prepare = getattr(loss_fn, "prepare", None)
                 if prepare is None:
+                    trim = getattr(loss_fn, "trim", None)
+                    if trim is not None:
+                        group = [trim(b) for b in group]
                     # counted on the host batches: one device→host sync fewer a step (the loss read below is the other)
                     units = torch.stack([loss_fn.count(b) for b in group]).sum().float()
                     group = [_to(b, device) for b in group]

@@ -3,6 +3,8 @@
 A training loss is an object with two methods (the engine's contract):
     count(batch) -> int tensor       how many units (supervised tokens, pairs) the batch contributes
     __call__(model, batch) -> (loss_sum, metrics)   the loss SUMMED over those units, and extra scalars to log
+and optionally
+    trim(batch) -> batch             the same batch without columns no loss term depends on (run on the host)
 """
 import torch
 
@@ -14,6 +16,20 @@ class CausalLMLoss:
 
     def count(self, batch):
         return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+
+    def trim(self, batch, multiple: int = 16):
+        """Cut the columns after the batch's last supervised target (rounded up to `multiple`, so a compiled model
+        or a GPU kernel sees few distinct lengths). Under causal attention no earlier position sees them and no
+        loss term reads them, so the loss and gradients are unchanged: rows padded to --max_seq_len cost only as
+        much as the batch's longest reply."""
+        labels = batch["labels"]
+        width = labels.shape[1]
+        cols = (labels != IGNORE_INDEX).any(0).nonzero()
+        keep = min(width, -(-(int(cols[-1]) + 1) // multiple) * multiple) if len(cols) else width
+        if keep == width:
+            return batch
+        return {k: v[:, :keep] if torch.is_tensor(v) and v.dim() >= 2 and v.shape[1] == width else v
+                for k, v in batch.items()}
 
     def __call__(self, model, batch):
         # through the model's forward (so DDP/DeepSpeed hooks run), without materializing the logits

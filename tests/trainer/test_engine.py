@@ -227,6 +227,33 @@ def test_accumulation_is_normalized_by_supervised_tokens(tmp_path, tiny_tokenize
         torch.testing.assert_close(params[1][k], params[4][k], rtol=0, atol=1e-5, msg=k)
 
 
+def test_trim_drops_only_padding_no_loss_term_reads(tmp_path, tiny_tokenizer_dir):
+    replies = ["ok", "the answer is four", "北京 上海 杭州"]
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    ds = SFTDataset(write_sft(tmp_path / "sft.jsonl", replies), tok, 96)
+    batch = {k: torch.stack([ds[i][k] for i in range(3)]) for k in ds[0]}
+    loss_fn = CausalLMLoss()
+    trimmed = loss_fn.trim(batch)
+    last = int((batch["labels"] != -100).any(0).nonzero()[-1])
+    width = trimmed["input_ids"].shape[1]
+    assert last < width < 96 and width % 16 == 0  # the padding went, every supervised target stayed
+    assert torch.equal(trimmed["labels"], batch["labels"][:, :width])
+    assert int(loss_fn.count(trimmed)) == int(loss_fn.count(batch))
+    args = make_args(tmp_path, tiny_tokenizer_dir, str(tmp_path / "sft.jsonl"))
+    model = engine.setup(args, "full_sft").build_model(vocab_size=len(tok))
+    grads = []
+    for b in (batch, trimmed):
+        model.zero_grad()
+        loss, _ = loss_fn(model, b)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=0, atol=1e-5)
+    for g_full, g_trim in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(g_full, g_trim, rtol=0, atol=1e-6)
+    full = {"input_ids": batch["input_ids"][:, :16], "labels": batch["input_ids"][:, :16]}
+    assert loss_fn.trim(full) is full  # nothing to cut: the same batch back
+
+
 # ----------------------------------------------------------------------------------------------- 3. schedule
 def test_lr_schedule_exact_values():
     peak, lo = 1e-3, 0.1
