@@ -20,8 +20,8 @@ class CausalLMLoss:
     def trim(self, batch, multiple: int = 16):
         """Cut the columns after the batch's last supervised target (rounded up to `multiple`, so a compiled model
         or a GPU kernel sees few distinct lengths). Under causal attention no earlier position sees them and no
-        loss term reads them, so the loss and gradients are unchanged: rows padded to --max_seq_len cost only as
-        much as the batch's longest reply."""
+        target lies in them, so the token loss and its gradients are unchanged (an MoE's load-balancing term just
+        stops counting padding): rows padded to --max_seq_len cost only as much as the batch's longest reply."""
         labels = batch["labels"]
         width = labels.shape[1]
         cols = (labels != IGNORE_INDEX).any(0).nonzero()
