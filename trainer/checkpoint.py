@@ -45,18 +45,22 @@ def schedule_of(args, world_size: int, n_samples: int, total_steps: int) -> dict
             "batch_size": args.batch_size, "accumulation_steps": args.accumulation_steps, "world_size": world_size,
             "max_seq_len": args.max_seq_len, "total_steps": total_steps, "seed": args.seed,
             "n_samples": n_samples, "data_path": os.path.basename(data),
-            "data_bytes": os.path.getsize(data) if os.path.isfile(data) else None}
+            "data_bytes": os.path.getsize(data) if os.path.isfile(data) else None,
+            "group_by_length": int(getattr(args, "group_by_length", 0))}
 
 
 CHECKED = {"global_batch": "--batch_size × --accumulation_steps × processes", "max_seq_len": "--max_seq_len",
            "total_steps": "--epochs / --max_steps (with the batch, they fix the LR schedule)", "seed": "--seed",
-           "n_samples": "the data file's usable samples", "data_bytes": "the data file's size"}
+           "n_samples": "the data file's usable samples", "data_bytes": "the data file's size",
+           "group_by_length": "--group_by_length"}
+ABSENT_MEANS = {"group_by_length": 0}  # what a checkpoint written before the key existed ran with
 
 
 def check_resumable(saved: dict | None, now: dict, path: str):
     """SystemExit naming every difference that would silently change the run being resumed."""
     if saved is None:  # written before the schedule was recorded: nothing to compare
         return
+    saved = {**ABSENT_MEANS, **saved}
     diffs = [f"  {CHECKED[k]}: {saved.get(k)} in the checkpoint, {now[k]} now" for k in CHECKED
              if saved.get(k) != now[k]]
     if diffs:

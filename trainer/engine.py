@@ -83,6 +83,9 @@ def build_parser(description: str, **defaults) -> argparse.ArgumentParser:
     a("--use_compile", type=int, choices=(0, 1), default=0)
     a("--deepspeed", default=None, help="DeepSpeed JSON config (ZeRO-1/2); launch with torchrun or deepspeed")
     a("--seed", type=int, default=42)
+    a("--group_by_length", type=int, choices=(0, 1), default=0,
+      help="batch rows of similar length together (sorted within windows of 1,024 shuffled rows, served in "
+           "shuffled runs of 64), so padded SFT rows cost less; changes the order of the data, so off by default")
     a("--save_weight", default=None, help="stage name in the output file (default: the stage)")
     add_model_args(p)
     p.set_defaults(**defaults)
@@ -219,9 +222,11 @@ class EpochSampler(torch.utils.data.Sampler):
     order are done (all ranks together), so resume sees the exact batches an uninterrupted run would, without
     reading the skipped ones, on any number of processes."""
 
-    def __init__(self, n, seed, epoch, rank=0, world=1, skip=0, shuffle=True):
+    def __init__(self, n, seed, epoch, rank=0, world=1, skip=0, shuffle=True, lengths=None):
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+        if lengths is not None:
+            order = group_by_length(order, lengths, g)
         rest = order[skip:]
         rest = torch.cat([rest, order[: (-len(rest)) % world]])  # pad so every rank takes the same steps
         self.indices = rest[rank::world]
@@ -231,6 +236,34 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def __len__(self):
         return len(self.indices)
+
+
+def group_by_length(order, lengths, generator, window: int = 1024, run: int = 64):
+    """The shuffled order with each window of `window` rows sorted by length, cut into runs of `run` rows that are
+    then shuffled: neighbours (one batch, on every rank) have similar lengths, while long and short batches still
+    alternate. Depends on neither the batch size nor the number of processes, so a resumed run on another number
+    of processes continues the same order."""
+    lengths = torch.as_tensor(lengths)
+    out = []
+    for start in range(0, len(order), window):
+        part = order[start:start + window]
+        part = part[torch.argsort(lengths[part], descending=True, stable=True)]
+        runs = part.split(run)
+        out += [runs[i] for i in torch.randperm(len(runs), generator=generator).tolist()]
+    return torch.cat(out) if out else order
+
+
+def sample_lengths(dataset) -> list[int]:
+    """Each sample's length up to its last supervised token (what the batch trim keeps): read once, before the
+    first epoch."""
+    lengths = []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        if not isinstance(item, dict) or "labels" not in item:
+            raise SystemExit("--group_by_length needs samples with labels (pretrain / SFT data)")
+        supervised = (item["labels"] != -100).nonzero()
+        lengths.append(int(supervised[-1]) + 1 if len(supervised) else 0)
+    return lengths
 
 
 def batches_per_epoch(n, batch_size, world):
@@ -381,6 +414,10 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     workers = args.num_workers if args.num_workers is not None else (4 if device.type == "cuda" else 0)
     if workers:  # forked workers and a tokenizer that already used its thread pool: HF tokenizers warns, then serializes
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    lengths = None
+    if getattr(args, "group_by_length", 0) and pos.step < total_steps:
+        run.print(f"{run.stage}: reading {len(dataset)} samples' lengths for --group_by_length")
+        lengths = sample_lengths(dataset)
     bar = _progress(run, total_steps, pos.step)
     t0 = time.time() - pos.elapsed
     window = {"loss": 0.0, "units": 0, "t": time.time(), "steps": 0}
@@ -388,7 +425,7 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     stop = pos.step >= total_steps
     try:
         while not stop and pos.epoch < args.epochs:
-            sampler = EpochSampler(len(dataset), args.seed, pos.epoch, run.rank, run.world_size,
+            sampler = EpochSampler(len(dataset), args.seed, pos.epoch, run.rank, run.world_size, lengths=lengths,
                                    skip=pos.batch_in_epoch * args.batch_size * run.world_size)
             # its own generator: a loader draws its workers' base seed when iterated, and from the global stream
             # that would shift RL's sampling after a resume (the stream is restored before the loader starts)

@@ -102,14 +102,15 @@ def well_conditioned_adamw(monkeypatch):
 
 
 # ----------------------------------------------------------------------------------------------- 1. resume
+@pytest.mark.parametrize("grouped", [0, 1], ids=["shuffled", "grouped-by-length"])
 @pytest.mark.parametrize("stop_at", [3, 4], ids=["at-epoch-boundary", "mid-epoch"])
-def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_tokenizer_dir, stop_at):
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_tokenizer_dir, stop_at, grouped):
     # 10 samples, batch 2 → 5 micro-batches per epoch; accumulation 2 → 3 optimizer steps per epoch (the last one
     # a single micro-batch), 3 epochs capped at 8 steps: the run crosses two epoch boundaries and the stop lands
     # exactly on one (3) or mid-epoch (4).
     data = write_pretrain(tmp_path / "pre.jsonl", 10)
     flags = ["--batch_size", 2, "--accumulation_steps", 2, "--epochs", 3, "--max_steps", 8, "--log_interval", 1,
-             "--save_interval", 1000, "--learning_rate", 3e-3, "--warmup_iters", 2]
+             "--save_interval", 1000, "--learning_rate", 3e-3, "--warmup_iters", 2, "--group_by_length", grouped]
 
     straight = make_args(tmp_path, tiny_tokenizer_dir, data, *flags, out="straight")
     run_a, _, sum_a = run_stage(straight)
@@ -129,6 +130,11 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_tokenizer_dir, s
     assert [r["epoch"] for r in curve_a] == [0, 0, 0, 1, 1, 1, 2, 2]
     assert [r["epoch"] for r in curve_b] == [r["epoch"] for r in curve_a]
     assert [r["tokens"] for r in curve_b] == [r["tokens"] for r in curve_a]  # same samples, same order
+    if grouped:  # 10 rows fit one window: each epoch serves them longest first
+        per_step = [b["tokens"] - a["tokens"] for a, b in zip([{"tokens": 0}] + curve_a, curve_a)]
+        for epoch in range(3):
+            steps = [n for n, r in zip(per_step, curve_a) if r["epoch"] == epoch]
+            assert steps == sorted(steps, reverse=True), (epoch, steps)
     torch.testing.assert_close(torch.tensor([r["loss"] for r in curve_b]),
                                torch.tensor([r["loss"] for r in curve_a]), rtol=1e-6, atol=1e-6)
     assert [r["lr"] for r in curve_b] == pytest.approx([r["lr"] for r in curve_a], rel=1e-12)
@@ -138,6 +144,28 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_tokenizer_dir, s
     assert final_a.keys() == final_b.keys()
     for k in final_a:
         torch.testing.assert_close(final_b[k], final_a[k], rtol=1e-6, atol=1e-7, msg=k)
+
+
+def test_group_by_length_keeps_every_row_and_sorts_each_run():
+    lengths = torch.randint(1, 500, (3000,), generator=torch.Generator().manual_seed(0))
+    order = engine.EpochSampler(3000, seed=1, epoch=0, lengths=lengths).indices
+    assert sorted(order.tolist()) == list(range(3000))  # a permutation: no row dropped or repeated
+    served = lengths[order]
+    ascents = int((served[1:] > served[:-1]).sum())
+    assert ascents <= 3000 // 64 + 2  # longest first within each run of 64: lengths rise only where a run starts
+    spread = lambda o: float(torch.stack([b.max() - b.min() for b in lengths[o].split(16)]).float().mean())  # noqa
+    shuffled = engine.EpochSampler(3000, seed=1, epoch=0).indices
+    assert spread(order) < spread(shuffled) / 10  # batches of 16 pad to far less
+    firsts = [int(lengths[order[i]]) for i in range(0, 1024, 64)]
+    assert firsts != sorted(firsts, reverse=True)  # the runs themselves are shuffled: long and short alternate
+    # the same order whatever the number of processes: ranks take interleaved slices of it
+    ranks = [engine.EpochSampler(3000, seed=1, epoch=0, rank=r, world=2, lengths=lengths).indices for r in (0, 1)]
+    assert torch.equal(torch.stack(ranks, 1).flatten(), order)
+
+
+def test_group_by_length_needs_labelled_samples(tmp_path):
+    with pytest.raises(SystemExit, match="--group_by_length needs samples with labels"):
+        engine.sample_lengths([{"prompt_ids": torch.tensor([1, 2])}])
 
 
 def test_resume_of_a_finished_run_is_a_no_op(tmp_path, tiny_tokenizer_dir):

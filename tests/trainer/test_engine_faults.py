@@ -75,6 +75,7 @@ def test_stale_temp_files_of_killed_saves_are_removed_at_start(tmp_path, tiny_to
     ({"--max_steps": 20}, "--epochs / --max_steps"),
     ({"--seed": 7}, "--seed"),
     ({"--data_path": "other"}, "the data file's"),
+    ({"--group_by_length": 1}, "--group_by_length: 0 in the checkpoint, 1 now"),
 ])
 def test_resume_refuses_a_different_schedule(tmp_path, tiny_tokenizer_dir, change, what):
     data = write_pretrain(tmp_path / "pre.jsonl", 40)
