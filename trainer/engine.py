@@ -85,7 +85,8 @@ def build_parser(description: str, **defaults) -> argparse.ArgumentParser:
     a("--seed", type=int, default=42)
     a("--group_by_length", type=int, choices=(0, 1), default=0,
       help="batch rows of similar length together (sorted within windows of 1,024 shuffled rows, served in "
-           "shuffled runs of 64), so padded SFT rows cost less; changes the order of the data, so off by default")
+           "shuffled runs of 64), so padded SFT rows cost less; every sample is tokenized once before the first "
+           "epoch to measure it; changes the order of the data, so off by default")
     a("--save_weight", default=None, help="stage name in the output file (default: the stage)")
     add_model_args(p)
     p.set_defaults(**defaults)
