@@ -46,7 +46,7 @@ def schedule_of(args, world_size: int, n_samples: int, total_steps: int) -> dict
             "max_seq_len": args.max_seq_len, "total_steps": total_steps, "seed": args.seed,
             "n_samples": n_samples, "data_path": os.path.basename(data),
             "data_bytes": os.path.getsize(data) if os.path.isfile(data) else None,
-            "group_by_length": int(getattr(args, "group_by_length", 0))}
+            "group_by_length": args.group_by_length}
 
 
 CHECKED = {"global_batch": "--batch_size × --accumulation_steps × processes", "max_seq_len": "--max_seq_len",

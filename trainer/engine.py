@@ -34,7 +34,7 @@ from model.tokenizer import DEFAULT_TOKENIZER_DIR
 from model.weights import atomic_save, load_into, load_state_dict, nonfinite_tensors, weight_path
 from trainer.checkpoint import (batches_done, check_resumable, load_resume, rng_state, schedule_of, set_rng_state,
                                 trim_metrics)
-from trainer.losses import CausalLMLoss
+from trainer.losses import CausalLMLoss, supervised_width
 
 
 # ----------------------------------------------------------------------------------------------- flags
@@ -262,8 +262,7 @@ def sample_lengths(dataset) -> list[int]:
         item = dataset[i]
         if not isinstance(item, dict) or "labels" not in item:
             raise SystemExit("--group_by_length needs samples with labels (pretrain / SFT data)")
-        supervised = (item["labels"] != -100).nonzero()
-        lengths.append(int(supervised[-1]) + 1 if len(supervised) else 0)
+        lengths.append(supervised_width(item["labels"]))
     return lengths
 
 
@@ -416,7 +415,7 @@ def train(run: Runtime, model: torch.nn.Module, dataset, loss_fn=None, collate_f
     if workers:  # forked workers and a tokenizer that already used its thread pool: HF tokenizers warns, then serializes
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     lengths = None
-    if getattr(args, "group_by_length", 0) and pos.step < total_steps:
+    if args.group_by_length and pos.step < total_steps:
         run.print(f"{run.stage}: reading {len(dataset)} samples' lengths for --group_by_length")
         lengths = sample_lengths(dataset)
     bar = _progress(run, total_steps, pos.step)

@@ -11,6 +11,12 @@ import torch
 IGNORE_INDEX = -100
 
 
+def supervised_width(labels) -> int:
+    """Columns up to and including the last supervised target in `labels` (one row or a batch); 0 when none."""
+    cols = (labels != IGNORE_INDEX).reshape(-1, labels.shape[-1]).any(0).nonzero()
+    return int(cols[-1]) + 1 if len(cols) else 0
+
+
 class CausalLMLoss:
     """Next-token cross-entropy over supervised positions (labels != -100), summed; pretrain and SFT."""
 
@@ -22,10 +28,9 @@ class CausalLMLoss:
         or a GPU kernel sees few distinct lengths). Under causal attention no earlier position sees them and no
         target lies in them, so the token loss and its gradients are unchanged (an MoE's load-balancing term just
         stops counting padding): rows padded to --max_seq_len cost only as much as the batch's longest reply."""
-        labels = batch["labels"]
-        width = labels.shape[1]
-        cols = (labels != IGNORE_INDEX).any(0).nonzero()
-        keep = min(width, -(-(int(cols[-1]) + 1) // multiple) * multiple) if len(cols) else width
+        width = batch["labels"].shape[1]
+        used = supervised_width(batch["labels"])
+        keep = min(width, -(-used // multiple) * multiple) if used else width
         if keep == width:
             return batch
         return {k: v[:, :keep] if torch.is_tensor(v) and v.dim() >= 2 and v.shape[1] == width else v
