@@ -6,6 +6,7 @@ English form.  From that world we render every file the MiniMind training stages
 layouts, plus held-out files that measure what the model really learned:
 
     pretrain.jsonl              {"text"}  bios of everybody + plain-text Q&A about the TRAIN half + some general text
+                                          + the sums, differences and products the reasoning problems' solutions write
     pretrain_heldout.jsonl      {"text"}  fresh bio renderings (held-out LM loss)
     sft.jsonl                   {"conversations"}  chat QA about the train half, identity, greetings, small instructions
     qa_heldout.jsonl            one question about a TEST-half person per line, with "answer"/"lang"/"kind"/...
