@@ -69,7 +69,8 @@ def arithmetic_texts(seed: int) -> list[str]:
     for style in (0, 1):
         order = [f[style] for f in facts]
         rng.shuffle(order)
-        docs += [("。" if style == 0 else ". ").join(chunk) + ("。" if style == 0 else ".") for chunk in _chunks(order, 10)]
+        sep, stop = ("。", "。") if style == 0 else (". ", ".")
+        docs += [sep.join(chunk) + stop for chunk in _chunks(order, 10)]
     return docs
 
 
