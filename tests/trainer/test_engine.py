@@ -163,7 +163,7 @@ def test_group_by_length_keeps_every_row_and_sorts_each_run():
     assert torch.equal(torch.stack(ranks, 1).flatten(), order)
 
 
-def test_group_by_length_needs_labelled_samples(tmp_path):
+def test_group_by_length_needs_labelled_samples():
     with pytest.raises(SystemExit, match="--group_by_length needs samples with labels"):
         engine.sample_lengths([{"prompt_ids": torch.tensor([1, 2])}])
 
